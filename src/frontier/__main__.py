@@ -1,0 +1,4 @@
+"""frontier.__main__"""
+from frontier.cli.main import app
+
+app()

@@ -1,0 +1,142 @@
+"""The one Engine protocol every backend implements, and the plain dataclasses that cross it.
+
+The HTTP layers speak only these types, so a second engine (llama.cpp) or a test double slots in without
+touching them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["stop", "length", "tool_calls", "error"]
+
+
+@dataclass(slots=True)
+class SamplingParams:
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    n: int = 1
+
+
+@dataclass(slots=True)
+class Grammar:
+    """Constrained output. kind: json_schema | regex | lark."""
+
+    kind: str
+    value: str
+
+
+@dataclass(slots=True)
+class GenerationRequest:
+    """Either chat `messages` (OpenAI message dicts) or a raw, already-templated `prompt`."""
+
+    model: str
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    params: SamplingParams = field(default_factory=SamplingParams)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["auto", "none"] | None = None
+    grammar: Grammar | None = None
+    adapter: str | None = None
+    enable_thinking: bool | None = None
+    reasoning_effort: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as OpenAI carries it
+    index: int = 0
+
+
+@dataclass(slots=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: list[int] | None
+    top: list[tuple[str, float, list[int] | None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_seconds: float = 0.0
+    completion_seconds: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class Delta:
+    """One step of a generation for one choice. The last delta of each choice has finish_reason set;
+    usage arrives once, on the very last delta of the whole request."""
+
+    index: int = 0
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    id: str
+    created: int
+    owned_by: str = "frontier"
+    context_length: int = 0
+    architecture: str = ""
+    model_type: str = ""
+    quantization: str = ""
+    parameter_count: int = 0
+    path: str = ""
+    chat_template: str = ""
+    size_bytes: int = 0
+    capabilities: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EngineHealth:
+    ok: bool
+    reason: str = ""
+    device: str = "cpu"
+    in_flight: int = 0
+    queued: int = 0
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An inference backend. Implementations are safe to call from many asyncio tasks at once."""
+
+    name: str
+
+    async def load(self) -> None: ...
+
+    def models(self) -> list[ModelInfo]: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        """Streams deltas. Closing the iterator (client gone) stops the generation and frees its slot."""
+        ...
+
+    async def tokenize(self, model: str, text: str) -> list[int]: ...
+
+    async def health(self) -> EngineHealth: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,63 @@
+"""Frontier's domain exceptions. Each API surface renders them once, in its own dialect.
+
+    FrontierError
+    ├── ConfigError              invalid setting; stops start-up
+    ├── InvalidRequestError      the caller sent something wrong (400)
+    │   └── ContextLengthError   prompt + max_tokens do not fit the context (400)
+    ├── ModelNotFoundError       no such model (404)
+    ├── OverloadedError          queue full or draining (429 / 503)
+    ├── EngineError              the engine failed while serving (500 before a stream, error event during one)
+    │   └── ModelLoadError       a model could not be loaded
+    └── DownloadError            a fetch failed
+        └── ChecksumError        the bytes did not match the expected digest
+"""
+
+from __future__ import annotations
+
+
+class FrontierError(Exception):
+    """Base of every error Frontier raises on purpose."""
+
+
+class ConfigError(FrontierError):
+    pass
+
+
+class InvalidRequestError(FrontierError):
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+class ContextLengthError(InvalidRequestError):
+    def __init__(self, message: str, param: str | None = "messages") -> None:
+        super().__init__(message, param=param, code="context_length_exceeded")
+
+
+class ModelNotFoundError(FrontierError):
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The model '{model}' does not exist")
+        self.model = model
+
+
+class OverloadedError(FrontierError):
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EngineError(FrontierError):
+    pass
+
+
+class ModelLoadError(EngineError):
+    pass
+
+
+class DownloadError(FrontierError):
+    pass
+
+
+class ChecksumError(DownloadError):
+    pass
