@@ -1,0 +1,75 @@
+"""`frontier serve`: the OpenAI-compatible server in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from frontier.config import Settings, load_settings
+from frontier.engine.device import choose_device, detect_hardware
+from frontier.engine.report import setting_effects
+from frontier.errors import ConfigError, DownloadError
+
+console = Console(stderr=True)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO) if level != "trace" else logging.DEBUG,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # mistral.rs logs through Rust's tracing; RUST_LOG sets its level.
+    os.environ.setdefault("RUST_LOG", {"warning": "warn", "critical": "error"}.get(level, level))
+
+
+def print_startup_report(settings: Settings) -> None:
+    choice = choose_device(settings, detect_hardware())
+    console.print(f"[bold]device[/bold]: {choice.device} ({choice.reason})")
+    for warning in choice.warnings:
+        console.print(f"[yellow]warning[/yellow]: {warning}")
+    for e in setting_effects(settings, choice):
+        mark = "applied" if e.applies else "[yellow]not applicable[/yellow]"
+        console.print(f"  {e.variable}={e.value}: {mark} - {e.detail}")
+
+
+def serve(
+    host: str = typer.Option(None, help="Bind address (MISTRAL_HOST)."),
+    port: int = typer.Option(None, help="Port (MISTRAL_API_PORT)."),
+) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    overrides = {k: v for k, v in {"mistral_host": host, "mistral_api_port": port}.items() if v is not None}
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(2) from None
+    configure_logging(settings.mistral_log_level)
+    print_startup_report(settings)
+    try:
+        ensure_model(settings)
+    except DownloadError as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(1) from None
+    import uvicorn
+
+    from frontier.engine.factory import build_engine
+    from frontier.openai.app import create_app
+
+    app = create_app(build_engine(settings))
+    if settings.mistral_host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning[/yellow]: listening on {settings.mistral_host}: reachable from other hosts")
+    uvicorn.run(app, host=settings.mistral_host, port=settings.mistral_api_port,
+                log_level="warning" if settings.mistral_log_level == "info" else settings.mistral_log_level
+                if settings.mistral_log_level != "trace" else "trace", access_log=False)
+    sys.exit(0)
+
+
+def ensure_model(settings: Settings) -> None:
+    """Fetches the embedded default model when it is the one configured and missing."""
+    from frontier.models import download
+
+    download.ensure_default_model(settings)

@@ -1,0 +1,85 @@
+"""Renders Frontier's errors once, in OpenAI's dialect: {"error": {"message", "type", "param", "code"}}."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from frontier.errors import (
+    ContextLengthError,
+    EngineError,
+    FrontierError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    OverloadedError,
+)
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def render(exc: FrontierError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, headers) for a domain error."""
+    if isinstance(exc, ModelNotFoundError):
+        return 404, error_body(str(exc), "invalid_request_error", "model", "model_not_found"), {}
+    if isinstance(exc, ContextLengthError):
+        return 400, error_body(str(exc), "invalid_request_error", exc.param, exc.code), {}
+    if isinstance(exc, InvalidRequestError):
+        return 400, error_body(str(exc), "invalid_request_error", exc.param, exc.code or "invalid_value"), {}
+    if isinstance(exc, OverloadedError):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return 429, error_body(str(exc), "rate_limit_error", None, "overloaded"), headers
+    if isinstance(exc, EngineError):
+        return 500, error_body(str(exc), "server_error", None, "engine_error"), {}
+    return 500, error_body(str(exc), "server_error", None, None), {}
+
+
+def sse_error(exc: FrontierError) -> str:
+    """An error event mid-stream: the status line is already sent, so the body carries it."""
+    _, body, _ = render(exc)
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or None
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FrontierError)
+    async def _domain(_: Request, exc: FrontierError) -> JSONResponse:
+        status, body, headers = render(exc)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        if first.get("type") == "json_invalid":
+            message = f"Invalid JSON body: {first.get('ctx', {}).get('error', first['msg'])}"
+            return JSONResponse(error_body(message, "invalid_request_error", None, "invalid_json"), 400)
+        param = _loc_to_param(tuple(first["loc"]))
+        if first.get("type") == "missing":
+            message, code = f"Missing required parameter: '{param}'", "missing_required_parameter"
+        else:
+            message, code = f"Invalid value for '{param}': {first['msg']}", "invalid_value"
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more problem(s))"
+        return JSONResponse(error_body(message, "invalid_request_error", param, code), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code)
+        return JSONResponse(
+            error_body(str(exc.detail), "invalid_request_error", None, code), exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

@@ -1,0 +1,170 @@
+"""HTTP glue for the OpenAI API: validate, translate, call the engine, stream or collect."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from frontier.engine.protocol import Delta, Engine, GenerationRequest, Usage
+from frontier.errors import FrontierError
+from frontier.openai import translate, wire
+from frontier.openai.errors import sse_error
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _sse(obj: dict[str, Any]) -> str:
+    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+
+
+async def _start(engine: Engine, req: GenerationRequest) -> tuple[Delta | None, AsyncIterator[Delta]]:
+    """Pulls the first delta before any byte is sent, so that refusals (context, grammar, unknown model)
+    get a real 4xx status instead of an error event."""
+    stream = engine.generate(req)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        return None, stream
+    except BaseException:
+        await stream.aclose()
+        raise
+    return first, stream
+
+
+async def _collect(first: Delta | None, stream: AsyncIterator[Delta]) -> tuple[dict[int, translate.ChoiceAccumulator], Usage]:
+    choices: dict[int, translate.ChoiceAccumulator] = {}
+    usage = Usage()
+    try:
+        deltas = [first] if first is not None else []
+        async for d in _chain(deltas, stream):
+            if d.usage is not None:
+                usage = d.usage
+                continue
+            choices.setdefault(d.index, translate.ChoiceAccumulator()).add(d)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return choices, usage
+
+
+async def _chain(head: list[Delta], stream: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
+    for d in head:
+        yield d
+    async for d in stream:
+        yield d
+
+
+async def _stream_events(
+    first: Delta | None,
+    stream: AsyncIterator[Delta],
+    render: Callable[[Delta, bool], dict[str, Any]],
+    usage_event: Callable[[Usage], dict[str, Any]],
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    """SSE frames. Finish chunks are held back until usage arrives so the last choice chunk carries usage
+    (every response reports usage); `stream_options.include_usage` adds OpenAI's separate usage chunk."""
+    started: set[int] = set()
+    held: list[dict[str, Any]] = []
+    try:
+        async for d in _chain([first] if first is not None else [], stream):
+            if d.usage is not None:
+                if held:
+                    held[-1]["usage"] = translate.usage_dict(d.usage)
+                for event in held:
+                    yield _sse(event)
+                held = []
+                if include_usage:
+                    yield _sse(usage_event(d.usage))
+                continue
+            event = render(d, d.index not in started)
+            started.add(d.index)
+            if d.finish_reason:
+                held.append(event)
+            else:
+                yield _sse(event)
+        for event in held:
+            yield _sse(event)
+    except FrontierError as exc:
+        yield sse_error(exc)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    yield "data: [DONE]\n\n"
+
+
+def build_router(engine: Engine) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health")
+    async def health() -> JSONResponse:
+        h = await engine.health()
+        models = [m.id for m in engine.models()]
+        body = {"status": "ok" if h.ok else "unavailable", "models": models, "device": h.device,
+                "in_flight": h.in_flight, "queued": h.queued}
+        if not h.ok:
+            body["reason"] = h.reason
+        return JSONResponse(body, status_code=200 if h.ok else 503)
+
+    @router.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        data = []
+        for m in engine.models():
+            data.append({
+                "id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
+                # Frontier extensions: the Ollama layer reads these for /api/show and /api/tags.
+                "context_length": m.context_length, "architecture": m.architecture,
+                "quantization": m.quantization, "parameter_count": m.parameter_count,
+                "size_bytes": m.size_bytes, "model_type": m.model_type,
+                "chat_template": m.chat_template, "capabilities": m.capabilities,
+            })
+        return {"object": "list", "data": data}
+
+    @router.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(body: wire.ChatCompletionRequest) -> Any:
+        req = translate.to_generation_request(body)
+        rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        first, stream = await _start(engine, req)
+        if not body.stream:
+            choices, usage = await _collect(first, stream)
+            return translate.chat_completion(rid, created, body.model, choices, usage, body.logprobs)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = _stream_events(
+            first, stream,
+            lambda d, is_first: translate.chat_chunk(rid, created, body.model, d, body.logprobs, is_first),
+            lambda u: translate.usage_chunk(rid, created, body.model, "chat.completion.chunk", u),
+            include_usage,
+        )
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @router.post("/v1/completions", response_model=None)
+    async def completions(body: wire.CompletionRequest) -> Any:
+        req = translate.completion_to_generation_request(body)
+        rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        want_lp = body.logprobs is not None
+        echo = req.prompt if body.echo and req.prompt else ""
+        first, stream = await _start(engine, req)
+        if not body.stream:
+            choices, usage = await _collect(first, stream)
+            return translate.text_completion(rid, created, body.model, choices, usage, want_lp, echo)
+        echoed: set[int] = set()
+
+        def render(d: Delta, _first: bool) -> dict[str, Any]:
+            text = d.text
+            if echo and d.index not in echoed:
+                echoed.add(d.index)
+                text = echo + text
+            return translate.completion_chunk(rid, created, body.model, d, text, want_lp)
+
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = _stream_events(
+            first, stream, render,
+            lambda u: translate.usage_chunk(rid, created, body.model, "text_completion", u),
+            include_usage,
+        )
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    return router
