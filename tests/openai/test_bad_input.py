@@ -1,0 +1,143 @@
+"""Every kind of bad input gets a 4xx with an OpenAI error object naming the problem, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import DEFAULT_MODEL
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def _chat(url: str, body: Any, **kw: Any) -> httpx.Response:
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60, **kw)
+
+
+def _assert_error(r: httpx.Response, status: int, param: str | None = None, code: str | None = None,
+                  words: str = "") -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["message"]
+    if param is not None:
+        assert err["param"] == param
+    if code is not None:
+        assert err["code"] == code
+    assert words.lower() in err["message"].lower()
+    return err
+
+
+def test_malformed_json_is_a_400(openai_server: str) -> None:
+    r = httpx.post(f"{openai_server}/v1/chat/completions", content=b'{"model": ', timeout=10,
+                   headers={"content-type": "application/json"})
+    _assert_error(r, 400, code="invalid_json", words="invalid json")
+
+
+def test_body_that_is_not_an_object_is_a_400(openai_server: str) -> None:
+    _assert_error(_chat(openai_server, [1, 2]), 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": DEFAULT_MODEL, "messages": HI, "temperature": "hot"}, "temperature"),
+        ({"model": DEFAULT_MODEL, "messages": HI, "temperature": 3}, "temperature"),
+        ({"model": DEFAULT_MODEL, "messages": "hi"}, "messages"),
+        ({"model": DEFAULT_MODEL, "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+        ({"model": DEFAULT_MODEL, "messages": [{"role": "user"}]}, "messages[0]"),
+        ({"model": 7, "messages": HI}, "model"),
+        ({"model": DEFAULT_MODEL, "messages": HI, "stop": [1]}, "stop"),
+        ({"model": DEFAULT_MODEL, "messages": HI, "n": 0}, "n"),
+        ({"model": DEFAULT_MODEL, "messages": HI, "top_logprobs": 50, "logprobs": True}, "top_logprobs"),
+        ({"model": DEFAULT_MODEL, "messages": HI, "response_format": {"type": "yaml"}}, "response_format.type"),
+    ],
+)
+def test_wrong_types_and_values_name_the_parameter(openai_server: str, body: dict[str, Any], param: str) -> None:
+    err = _assert_error(_chat(openai_server, body), 400)
+    assert err["param"].startswith(param)
+
+
+def test_missing_messages_is_a_400_naming_messages(openai_server: str) -> None:
+    _assert_error(_chat(openai_server, {"model": DEFAULT_MODEL}), 400, "messages", "missing_required_parameter")
+
+
+def test_missing_model_is_a_400(openai_server: str) -> None:
+    _assert_error(_chat(openai_server, {"messages": HI}), 400, "model", "missing_required_parameter")
+
+
+def test_empty_messages_is_a_400(openai_server: str) -> None:
+    _assert_error(_chat(openai_server, {"model": DEFAULT_MODEL, "messages": []}), 400, "messages")
+
+
+def test_unknown_model_is_a_404_model_not_found(openai_server: str) -> None:
+    err = _assert_error(_chat(openai_server, {"model": "gpt-9", "messages": HI}), 404, "model", "model_not_found")
+    assert "gpt-9" in err["message"]
+    r = httpx.post(f"{openai_server}/v1/completions", json={"model": "gpt-9", "prompt": "x"}, timeout=10)
+    _assert_error(r, 404, "model", "model_not_found")
+
+
+@pytest.mark.parametrize("value", [0, -5])
+def test_max_tokens_not_positive_is_a_400(openai_server: str, value: int) -> None:
+    _assert_error(_chat(openai_server, {"model": DEFAULT_MODEL, "messages": HI, "max_tokens": value}), 400,
+                  "max_tokens")
+
+
+def test_max_tokens_over_the_context_is_a_400(openai_server: str) -> None:
+    body = {"model": DEFAULT_MODEL, "messages": HI, "max_tokens": 9000}
+    _assert_error(_chat(openai_server, body), 400, "max_tokens", "context_length_exceeded", "8192")
+
+
+def test_prompt_longer_than_the_context_is_a_400(openai_server: str) -> None:
+    long = [{"role": "user", "content": "word " * 9000}]
+    _assert_error(_chat(openai_server, {"model": DEFAULT_MODEL, "messages": long}), 400,
+                  code="context_length_exceeded", words="context length")
+    r = httpx.post(f"{openai_server}/v1/completions", json={"model": DEFAULT_MODEL, "prompt": "word " * 9000},
+                   timeout=60)
+    _assert_error(r, 400, code="context_length_exceeded")
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tool_choice": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}, "tool_choice"),
+        ({"tool_choice": {"type": "function", "function": {"name": "f"}},
+          "tools": [{"type": "function", "function": {"name": "f"}}]}, "tool_choice"),
+        ({"tool_choice": "auto"}, "tool_choice"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+         "messages[0].content"),
+    ],
+)
+def test_unsupported_values_are_a_400(openai_server: str, extra: dict[str, Any], param: str) -> None:
+    body = {"model": DEFAULT_MODEL, "messages": HI, **extra}
+    _assert_error(_chat(openai_server, body), 400, param)
+
+
+def test_invalid_json_schema_is_a_400(openai_server: str) -> None:
+    body = {"model": DEFAULT_MODEL, "messages": HI, "max_tokens": 5,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}}}
+    _assert_error(_chat(openai_server, body), 400)
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [({"suffix": "end"}, "suffix"), ({"best_of": 3}, "best_of"), ({"prompt": ["a", "b"]}, "prompt"),
+     ({"prompt": ""}, "prompt"), ({"logprobs": 2}, "logprobs")],
+)
+def test_completion_unsupported_values_are_a_400(openai_server: str, extra: dict[str, Any], param: str) -> None:
+    body = {"model": DEFAULT_MODEL, "prompt": "Hello", "max_tokens": 3, **extra}
+    r = httpx.post(f"{openai_server}/v1/completions", json=body, timeout=30)
+    _assert_error(r, 400, param)
+
+
+def test_unknown_route_and_wrong_method_use_the_error_shape(openai_server: str) -> None:
+    _assert_error(httpx.get(f"{openai_server}/v1/nothing", timeout=5), 404)
+    _assert_error(httpx.get(f"{openai_server}/v1/chat/completions", timeout=5), 405)
+
+
+def test_server_still_serves_after_bad_input(openai_server: str) -> None:
+    r = _chat(openai_server, {"model": DEFAULT_MODEL, "messages": HI, "max_tokens": 3})
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] > 0
