@@ -7,6 +7,7 @@
     ├── ModelNotFoundError       no such model (404)
     ├── OverloadedError          queue full or draining (429 / 503)
     ├── EngineError              the engine failed while serving (500 before a stream, error event during one)
+    │   ├── EngineUnavailableError  no model loaded / engine down (503)
     │   └── ModelLoadError       a model could not be loaded
     └── DownloadError            a fetch failed
         └── ChecksumError        the bytes did not match the expected digest
@@ -48,6 +49,10 @@ class OverloadedError(FrontierError):
 
 
 class EngineError(FrontierError):
+    pass
+
+
+class EngineUnavailableError(EngineError):
     pass
 
 

@@ -52,8 +52,8 @@ def serve(
     try:
         ensure_model(settings)
     except DownloadError as exc:
+        # Keep going: the server answers /health with 503 and this reason, which supervisors can see.
         console.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(1) from None
     import uvicorn
 
     from frontier.engine.factory import build_engine

@@ -29,6 +29,7 @@ from frontier.engine.protocol import Delta, EngineHealth, GenerationRequest, Mod
 from frontier.errors import (
     ContextLengthError,
     EngineError,
+    EngineUnavailableError,
     InvalidRequestError,
     ModelLoadError,
     ModelNotFoundError,
@@ -150,7 +151,7 @@ class MistralRsEngine:
     @property
     def info(self) -> ModelInfo:
         if self._info is None:
-            raise EngineError("no model is loaded")
+            raise EngineUnavailableError(f"no model is loaded: {self._load_error or 'still loading'}")
         return self._info
 
     async def health(self) -> EngineHealth:

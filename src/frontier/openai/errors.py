@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from frontier.errors import (
     ContextLengthError,
     EngineError,
+    EngineUnavailableError,
     FrontierError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -35,6 +36,8 @@ def render(exc: FrontierError) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, OverloadedError):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
         return 429, error_body(str(exc), "rate_limit_error", None, "overloaded"), headers
+    if isinstance(exc, EngineUnavailableError):
+        return 503, error_body(str(exc), "server_error", None, "model_not_loaded"), {"Retry-After": "5"}
     if isinstance(exc, EngineError):
         return 500, error_body(str(exc), "server_error", None, "engine_error"), {}
     return 500, error_body(str(exc), "server_error", None, None), {}
