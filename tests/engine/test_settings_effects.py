@@ -10,7 +10,6 @@ import time
 
 import httpx
 import pytest
-
 from tests.conftest import DEFAULT_MODEL
 
 HI = [{"role": "user", "content": "Tell me a story about a fox."}]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai import OpenAI
-
 from tests.conftest import DEFAULT_MODEL
+
+from openai import OpenAI
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.conftest import DEFAULT_MODEL
 
 HI = [{"role": "user", "content": "hi"}]

@@ -8,15 +8,15 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import openai
 import pytest
 import uvicorn
-from openai import AsyncOpenAI, OpenAI
+from tests.conftest import DEFAULT_MODEL, free_port
 
+import openai
 from frontier.engine.protocol import Delta, EngineHealth, GenerationRequest, ModelInfo, Usage
 from frontier.errors import EngineError, ModelNotFoundError
 from frontier.openai.app import create_app
-from tests.conftest import DEFAULT_MODEL, free_port
+from openai import AsyncOpenAI, OpenAI
 
 
 def test_sixteen_concurrent_streams_all_complete(openai_server: str) -> None:

@@ -103,7 +103,7 @@ def _common_kwargs(req: GenerationRequest, model_id: str, max_tokens: int) -> di
 
 
 def _logprob(lp: Any) -> TokenLogprob:
-    top = [
+    top: list[tuple[str, float, list[int] | None]] = [
         (str(t.bytes if t.bytes is not None else t.token), float(t.logprob), None) for t in lp.top_logprobs or []
     ]
     return TokenLogprob(

@@ -15,10 +15,11 @@ Rules this file follows (measured on mistral.rs 0.9.5, see the engine notes):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ class MistralRsEngine:
             raise ModelLoadError(f"the engine could not load {path}: {exc}") from exc
         self.load_seconds = time.monotonic() - started
         self._runner = runner
-        self._engine_model_id = runner.get_default_model_id()
+        self._engine_model_id = runner.get_default_model_id() or display_id
         engine_ctx = int(runner.max_sequence_length() or 0)
         ctx = min(c for c in (engine_ctx, meta.context_length, s.mistral_max_seq_len) if c > 0)
         self._info = ModelInfo(
@@ -203,7 +204,7 @@ class MistralRsEngine:
             )
         return wanted
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         info = self._resolve(request.model)
         if request.adapter is None and self._default_adapter:
             request.adapter = self._default_adapter
@@ -319,7 +320,5 @@ class MistralRsEngine:
             put(("error", index, exc))
         finally:
             del stream  # dropping the iterator ends the sequence in the engine
-            try:
+            with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
                 loop.call_soon_threadsafe(finished)
-            except RuntimeError:
-                pass

@@ -6,7 +6,7 @@ touching them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -131,7 +131,7 @@ class Engine(Protocol):
 
     def models(self) -> list[ModelInfo]: ...
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         """Streams deltas. Closing the iterator (client gone) stops the generation and frees its slot."""
         ...
 

@@ -68,7 +68,8 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
         if first.get("type") == "json_invalid":
-            message = f"Invalid JSON body: {first.get('ctx', {}).get('error', first['msg'])}"
+            ctx = first.get("ctx") or {}
+            message = f"Invalid JSON body: {ctx.get('error', first['msg']) if isinstance(ctx, dict) else first['msg']}"
             return JSONResponse(error_body(message, "invalid_request_error", None, "invalid_json"), 400)
         param = _loc_to_param(tuple(first["loc"]))
         if first.get("type") == "missing":

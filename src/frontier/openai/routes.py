@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from frontier.engine.protocol import Delta, Engine, GenerationRequest, Usage
@@ -23,7 +23,7 @@ def _sse(obj: dict[str, Any]) -> str:
     return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
 
 
-async def _start(engine: Engine, req: GenerationRequest) -> tuple[Delta | None, AsyncIterator[Delta]]:
+async def _start(engine: Engine, req: GenerationRequest) -> tuple[Delta | None, AsyncGenerator[Delta, None]]:
     """Pulls the first delta before any byte is sent, so that refusals (context, grammar, unknown model)
     get a real 4xx status instead of an error event."""
     stream = engine.generate(req)
@@ -37,7 +37,9 @@ async def _start(engine: Engine, req: GenerationRequest) -> tuple[Delta | None, 
     return first, stream
 
 
-async def _collect(first: Delta | None, stream: AsyncIterator[Delta]) -> tuple[dict[int, translate.ChoiceAccumulator], Usage]:
+async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> tuple[
+    dict[int, translate.ChoiceAccumulator], Usage
+]:
     choices: dict[int, translate.ChoiceAccumulator] = {}
     usage = Usage()
     try:
@@ -48,7 +50,7 @@ async def _collect(first: Delta | None, stream: AsyncIterator[Delta]) -> tuple[d
                 continue
             choices.setdefault(d.index, translate.ChoiceAccumulator()).add(d)
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
     return choices, usage
 
 
@@ -61,7 +63,7 @@ async def _chain(head: list[Delta], stream: AsyncIterator[Delta]) -> AsyncIterat
 
 async def _stream_events(
     first: Delta | None,
-    stream: AsyncIterator[Delta],
+    stream: AsyncGenerator[Delta, None],
     render: Callable[[Delta, bool], dict[str, Any]],
     usage_event: Callable[[Usage], dict[str, Any]],
     include_usage: bool,
@@ -92,7 +94,7 @@ async def _stream_events(
     except FrontierError as exc:
         yield sse_error(exc)
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
     yield "data: [DONE]\n\n"
 
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import jsonschema
 
-from frontier.engine.protocol import Delta, GenerationRequest, Grammar, SamplingParams, TokenLogprob, ToolCall, Usage
+from frontier.engine.protocol import (
+    Delta,
+    GenerationRequest,
+    Grammar,
+    SamplingParams,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+)
 from frontier.errors import InvalidRequestError
 from frontier.openai import wire
 
@@ -70,7 +78,7 @@ def to_generation_request(req: wire.ChatCompletionRequest) -> GenerationRequest:
         messages=messages,
         params=_sampling(req, req.max_completion_tokens or req.max_tokens, req.logprobs, req.top_logprobs),
         tools=[t.model_dump(exclude_none=True) for t in req.tools] if req.tools else None,
-        tool_choice=choice if isinstance(choice, str) else None,  # type: ignore[arg-type]
+        tool_choice="none" if choice == "none" else ("auto" if choice == "auto" else None),
         grammar=_grammar(req.response_format),
         reasoning_effort=None if effort is None else ("off" if effort == "none" else effort),
     )
@@ -164,7 +172,8 @@ def chat_completion(
         if c.reasoning:
             message["reasoning_content"] = c.reasoning
         if c.tool_calls:
-            message["tool_calls"] = [{k: v for k, v in t.items() if k != "index"} for t in tool_call_dicts(c.tool_calls)]
+            calls = tool_call_dicts(c.tool_calls)
+            message["tool_calls"] = [{k: v for k, v in t.items() if k != "index"} for t in calls]
         out.append({
             "index": index,
             "message": message,
