@@ -90,3 +90,6 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 def openai_server(start_server) -> str:  # type: ignore[no-untyped-def]
     """Base URL of a server with the default model and default settings."""
     return str(start_server({}).url)
+
+# tests/ has no __init__.py, so pytest puts tests/ itself (not the repo root) on sys.path.
+from derived_fixture import derived_models  # noqa: E402,F401

@@ -21,7 +21,10 @@ LogLevel = Literal["trace", "debug", "info", "warning", "error", "critical"]
 
 # ISQ names mistral.rs 0.9.5 accepts (lower-cased); llama.cpp-style K-quant names such as q5_k_m are
 # accepted too and mapped onto the engine's K type of the same width (the _s/_m mix is a GGUF-file notion).
-ISQ_TYPES = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1", "q2k", "q3k", "q4k", "q5k", "q6k", "q8k", "hqq4", "hqq8", "fp8", "afq2", "afq3", "afq4", "afq6", "afq8", "f8q8", "mxfp4"]
+ISQ_TYPES = (
+    "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1", "q2k", "q3k", "q4k", "q5k", "q6k", "q8k",
+    "hqq4", "hqq8", "fp8", "afq2", "afq3", "afq4", "afq6", "afq8", "f8q8", "mxfp4",
+)
 _KQUANT_ALIAS = re.compile(r"^q([2-8])_?k(_[sml])?$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

@@ -2,8 +2,74 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
+from rich.console import Console
+
+from frontier.config import load_settings
+from frontier.errors import ConfigError
+
+console = Console(stderr=True)
+check_app = typer.Typer(no_args_is_help=True, help="Check a running stack the way real clients use it.")
+
+
+def _python_level(level: str) -> int:
+    return logging.DEBUG if level == "trace" else getattr(logging, level.upper(), logging.INFO)
+
+
+def proxy(
+    host: str = typer.Option(None, help="Bind address (OLLAMA_API_HOST)."),
+    port: int = typer.Option(None, help="Port (OLLAMA_API_PORT)."),
+    upstream: str = typer.Option(None, help="OpenAI-compatible upstream URL (FRONTIER_UPSTREAM_URL)."),
+) -> None:
+    """Run the Ollama-compatible layer in the foreground, forwarding to the OpenAI-compatible upstream."""
+    overrides = {"ollama_api_host": host, "ollama_api_port": port, "frontier_upstream_url": upstream}
+    try:
+        settings = load_settings(**{key: value for key, value in overrides.items() if value is not None})
+        import uvicorn
+
+        from frontier.ollama.app import create_app
+
+        app = create_app(settings)
+    except ConfigError as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(2) from None
+    level = settings.proxy_log_level
+    logging.basicConfig(level=_python_level(level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console.print(
+        f"Ollama layer on http://{settings.ollama_api_host}:{settings.ollama_api_port} -> {settings.upstream_url}"
+    )
+    if settings.ollama_api_host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning[/yellow]: {settings.ollama_api_host} is reachable from other hosts")
+    uvicorn.run(
+        app,
+        host=settings.ollama_api_host,
+        port=settings.ollama_api_port,
+        log_level=level,
+        access_log=level in ("debug", "trace"),
+    )
+
+
+@check_app.command("aider")
+def check_aider(
+    url: str = typer.Option("http://127.0.0.1:11434", help="Base URL of the running Ollama layer."),
+    model: str = typer.Option("smollm2:135m", help="Ollama model name to use."),
+    timeout: float = typer.Option(120.0, help="Seconds allowed per step."),
+) -> None:
+    """Replay the requests Aider makes through litellm (show, chat, generate); print pass/fail per step."""
+    from frontier.ollama.check_aider import run_checks
+
+    results = run_checks(url, model, timeout=timeout)
+    for result in results:
+        mark = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
+        console.print(f"{mark} {result.step}: {result.detail}", soft_wrap=True)
+    failed = sum(not result.ok for result in results)
+    console.print(f"{len(results) - failed}/{len(results)} steps passed")
+    raise typer.Exit(1 if failed else 0)
 
 
 def register(app: typer.Typer) -> None:
     """Adds this capability's commands to the root app."""
+    app.command("proxy", help="Run the Ollama-compatible layer (OLLAMA_API_HOST:OLLAMA_API_PORT).")(proxy)
+    app.add_typer(check_app, name="check", help="Replay real clients' request sequences against a stack.")
