@@ -53,13 +53,21 @@ def proxy(
 
 @check_app.command("aider")
 def check_aider(
-    url: str = typer.Option("http://127.0.0.1:11434", help="Base URL of the running Ollama layer."),
+    url: str = typer.Option(None, help="Base URL of the running layer [default: OLLAMA_API_HOST:OLLAMA_API_PORT]."),
     model: str = typer.Option("smollm2:135m", help="Ollama model name to use."),
     timeout: float = typer.Option(120.0, help="Seconds allowed per step."),
 ) -> None:
     """Replay the requests Aider makes through litellm (show, chat, generate); print pass/fail per step."""
     from frontier.ollama.check_aider import run_checks
 
+    if url is None:
+        try:
+            settings = load_settings()
+        except ConfigError as exc:
+            console.print(f"[red]error[/red]: {exc}")
+            raise typer.Exit(2) from None
+        host = "127.0.0.1" if settings.ollama_api_host in ("0.0.0.0", "::") else settings.ollama_api_host
+        url = f"http://{host}:{settings.ollama_api_port}"
     results = run_checks(url, model, timeout=timeout)
     for result in results:
         mark = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"

@@ -1,0 +1,257 @@
+"""What the Ollama layer costs: the same requests through the layer and straight to the upstream, in one run.
+
+    .venv/bin/python scripts/bench_ollama_overhead.py                 # starts a server and a layer itself
+    .venv/bin/python scripts/bench_ollama_overhead.py --upstream http://127.0.0.1:8080 --layer http://127.0.0.1:11434
+
+1. Latency: N non-stream chats (greedy, fixed length), each sent both ways back to back, in alternating order.
+   Added latency = layer time - direct time, per pair. A server started here runs without prefix cache
+   (MISTRAL_PREFIX_CACHE_N=0 unless set), else the second request of each pair would find its prompt cached.
+2. Throughput: C concurrent streams, both ways in direct-layer-layer-direct cycles, aggregate completion
+   tokens per second over the wall time of each round, averaged per side.
+Targets (issue #3): p50 added latency <= 2 ms; aggregate tokens/s at most 3% lower through the layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+OLLAMA_NAME = "smollm2:135m"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(args: list[str], env: dict[str, str], health: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "frontier", *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"`frontier {' '.join(args)}` exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(health, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"`frontier {' '.join(args)}` did not become healthy")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def latency(
+    client: httpx.AsyncClient, upstream: str, layer: str, model_id: str, n: int, max_tokens: int
+) -> dict[str, float]:
+    async def direct(prompt: str) -> float:
+        body = {
+            "model": model_id,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "seed": 1,
+        }
+        started = time.perf_counter()
+        response = await client.post(f"{upstream}/v1/chat/completions", json=body)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed
+
+    async def through(prompt: str) -> float:
+        body = {
+            "model": OLLAMA_NAME,
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": False,
+            "options": {"num_predict": max_tokens, "temperature": 0, "seed": 1},
+        }
+        started = time.perf_counter()
+        response = await client.post(f"{layer}/api/chat", json=body)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed
+
+    added, direct_s, layer_s = [], [], []
+    for i in range(n):
+        prompt = f"Tell me one fact about the number {i}."
+        pair: list[Callable[[str], Awaitable[float]]] = [direct, through] if i % 2 == 0 else [through, direct]
+        first, second = [await call(prompt) for call in pair]
+        d, t = (first, second) if i % 2 == 0 else (second, first)
+        direct_s.append(d)
+        layer_s.append(t)
+        added.append(t - d)
+    return {
+        "requests": n,
+        "direct_p50_ms": statistics.median(direct_s) * 1e3,
+        "layer_p50_ms": statistics.median(layer_s) * 1e3,
+        "added_p50_ms": statistics.median(added) * 1e3,
+        "added_p90_ms": percentile(added, 0.9) * 1e3,
+        "added_mean_ms": statistics.fmean(added) * 1e3,
+    }
+
+
+async def stream_round(
+    client: httpx.AsyncClient, url: str, body_of: Callable[[int], dict], ollama: bool, concurrency: int
+) -> tuple[int, float]:
+    async def one(i: int) -> int:
+        path = "/api/chat" if ollama else "/v1/chat/completions"
+        tokens = 0
+        async with client.stream("POST", url + path, json=body_of(i)) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if ollama and line:
+                    obj = json.loads(line)
+                    tokens = obj.get("eval_count", tokens)
+                elif line.startswith("data: {"):
+                    usage = json.loads(line[6:]).get("usage")
+                    tokens = usage["completion_tokens"] if usage else tokens
+        return tokens
+
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(one(i) for i in range(concurrency)))
+    return sum(counts), time.perf_counter() - started
+
+
+async def throughput(
+    client: httpx.AsyncClient,
+    upstream: str,
+    layer: str,
+    model_id: str,
+    concurrency: int,
+    max_tokens: int,
+    rounds: int,
+) -> dict[str, float]:
+    def prompt(i: int) -> str:
+        return f"Write a short story about a lighthouse keeper, part {i}."
+
+    def direct_body(i: int) -> dict:
+        return {
+            "model": model_id,
+            "messages": [{"role": "user", "content": prompt(i)}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "seed": 1,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+
+    def layer_body(i: int) -> dict:
+        return {
+            "model": OLLAMA_NAME,
+            "messages": [{"role": "user", "content": prompt(i)}],
+            "options": {"num_predict": max_tokens, "temperature": 0, "seed": 1},
+        }
+
+    rates: dict[str, list[float]] = {"direct": [], "layer": []}
+    for side in ["direct", "layer", "layer", "direct"] * rounds:
+        url, body, ollama = (upstream, direct_body, False) if side == "direct" else (layer, layer_body, True)
+        tokens, seconds = await stream_round(client, url, body, ollama, concurrency)
+        rates[side].append(tokens / seconds)
+        print(
+            f"  {side:6s} {concurrency} streams: {tokens} tokens in {seconds:.1f}s = {tokens / seconds:.1f} tok/s",
+            flush=True,
+        )
+    direct, through = statistics.fmean(rates["direct"]), statistics.fmean(rates["layer"])
+    return {
+        "streams": concurrency,
+        "direct_tok_s": direct,
+        "layer_tok_s": through,
+        "layer_slower_pct": (direct - through) / direct * 100,
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    timeout = httpx.Timeout(600.0, connect=10.0)
+    limits = httpx.Limits(max_connections=args.streams * 2, max_keepalive_connections=args.streams * 2)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+        model_id = (await client.get(f"{args.upstream}/v1/models")).json()["data"][0]["id"]
+        for url in (args.upstream, args.layer):  # warm both paths (pools, caches, first-request costs)
+            await client.get(f"{url}/v1/models")
+        await latency(client, args.upstream, args.layer, model_id, 4, args.max_tokens)
+        print(f"latency: {args.requests} non-stream chats of {args.max_tokens} tokens, both ways", flush=True)
+        lat = await latency(client, args.upstream, args.layer, model_id, args.requests, args.max_tokens)
+        print(f"throughput: {args.streams} concurrent streams of {args.stream_tokens} tokens", flush=True)
+        thr = await throughput(
+            client, args.upstream, args.layer, model_id, args.streams, args.stream_tokens, args.rounds
+        )
+    return {
+        "model": model_id,
+        "latency": lat,
+        "throughput": thr,
+        "targets_met": {
+            "p50_added_ms<=2": lat["added_p50_ms"] <= 2.0,
+            "tok_s_loss_pct<=3": thr["layer_slower_pct"] <= 3.0,
+        },
+    }
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--upstream", help="running OpenAI-compatible server (default: start one)")
+    parser.add_argument("--layer", help="running Ollama layer in front of it (default: start one)")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--streams", type=int, default=32)
+    parser.add_argument("--stream-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2, help="direct-layer-layer-direct cycles of streams")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    children: list[subprocess.Popen[bytes]] = []
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    try:
+        if not args.upstream:
+            port = free_port()
+            args.upstream = f"http://127.0.0.1:{port}"
+            # No prefix cache by default: each request of a pair would otherwise find the other's prompt cached.
+            env = {
+                "MISTRAL_API_PORT": str(port),
+                "MISTRAL_LOG_LEVEL": "warning",
+                "HF_HUB_OFFLINE": "1",
+                "MISTRAL_PREFIX_CACHE_N": os.environ.get("MISTRAL_PREFIX_CACHE_N", "0"),
+            }
+            children.append(start(["serve"], env, f"{args.upstream}/health", logs / "bench-ollama-server.log"))
+        if not args.layer:
+            port = free_port()
+            args.layer = f"http://127.0.0.1:{port}"
+            env = {"OLLAMA_API_PORT": str(port), "FRONTIER_UPSTREAM_URL": args.upstream, "PROXY_LOG_LEVEL": "warning"}
+            children.append(start(["proxy"], env, f"{args.layer}/", logs / "bench-ollama-layer.log"))
+        results = asyncio.run(main(args))
+    finally:
+        for child in reversed(children):
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,241 @@
+"""The HTTP glue: routes, body reading, and the one place errors are rendered in Ollama's dialect."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
+from frontier.config import Settings, load_settings
+from frontier.errors import FrontierError, InvalidRequestError, ModelNotFoundError, OverloadedError
+from frontier.ollama.clock import Stopwatch
+from frontier.ollama.layer import NotSupportedError, OllamaLayer, Stream
+from frontier.ollama.names import ModelMap
+from frontier.ollama.streaming import (
+    ClientGone,
+    ClosingStreamingResponse,
+    cancel_on_disconnect,
+    ndjson_line,
+    ndjson_response,
+)
+from frontier.ollama.upstream import DEFAULT_TIMEOUT, Upstream, UpstreamError, UpstreamRejected
+from frontier.ollama.wire import (
+    ChatRequest,
+    CopyRequest,
+    DeleteRequest,
+    EmbeddingsRequest,
+    EmbedRequest,
+    GenerateRequest,
+    PullRequest,
+    ShowRequest,
+    parse_body,
+)
+
+log = logging.getLogger("frontier.ollama")
+
+# Reported by /api/version: numeric semver (some clients reject others), a release whose API this covers.
+OLLAMA_VERSION = "0.12.6"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+# fmt: off
+_HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+                         "trailer", "transfer-encoding", "upgrade", "host"))
+# fmt: on
+
+
+class BodyTooLarge(FrontierError):
+    pass
+
+
+def _status(exc: Exception) -> int:
+    if isinstance(exc, UpstreamError | UpstreamRejected):
+        return exc.status
+    for kind, status in (
+        (InvalidRequestError, 400),
+        (ModelNotFoundError, 404),
+        (BodyTooLarge, 413),
+        (NotSupportedError, 501),
+        (OverloadedError, 503),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_response(exc: Exception) -> Response:
+    """Every error leaves as {"error": "..."} with a real status."""
+    if isinstance(exc, ClientGone):
+        return Response(status_code=499)  # nobody is listening; uvicorn drops it
+    if isinstance(exc, HTTPException):
+        return JSONResponse({"error": f"{exc.status_code} {str(exc.detail).lower()}"}, exc.status_code)
+    message = f"model '{exc.model}' not found" if isinstance(exc, ModelNotFoundError) else str(exc)
+    status = _status(exc)
+    if status >= 500:
+        log.warning("%s: %s", type(exc).__name__, message)
+    return JSONResponse({"error": message or type(exc).__name__}, status_code=status)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON whatever the Content-Type says (curl examples send form-encoded headers)."""
+    raw = await _read(request, limit)
+    if not raw.strip():
+        raise InvalidRequestError("missing request body")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"invalid JSON in request body: {exc}") from None
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body too large (limit {limit} bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body too large (limit {limit} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _handle(_: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+def _render(answer: dict[str, Any] | Stream) -> Response:
+    if isinstance(answer, Stream):
+        return ndjson_response(answer.lines, on_close=answer.aclose)
+    return JSONResponse(answer)
+
+
+def create_app(
+    settings: Settings | None = None,
+    client: httpx.AsyncClient | None = None,
+    *,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
+    """The Ollama-compatible app in front of `settings.upstream_url`. `client` replaces the pooled
+    upstream client (tests); the app closes only a client it made."""
+    settings = settings or load_settings()
+    upstream = Upstream(settings.upstream_url, client, timeout=timeout)
+    layer = OllamaLayer(upstream, ModelMap.load(settings.frontier_model_map))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await upstream.aclose()
+
+    app = FastAPI(title="Frontier Ollama layer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.layer = layer
+    # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
+    for kind in (FrontierError, ClientGone, HTTPException, Exception):
+        app.add_exception_handler(kind, _handle)
+    _add_meta_routes(app, layer, max_body_bytes)
+    _add_inference_routes(app, layer, max_body_bytes)
+    _add_passthrough(app, upstream, max_body_bytes)
+    return app
+
+
+def _add_meta_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
+    @app.api_route("/", methods=["GET", "HEAD"])
+    async def root() -> Response:
+        return PlainTextResponse("Ollama is running")
+
+    @app.api_route("/api/version", methods=["GET", "HEAD"])
+    async def version() -> Response:
+        return JSONResponse({"version": OLLAMA_VERSION})
+
+    @app.get("/api/tags")
+    async def tags() -> Response:
+        return JSONResponse(await layer.tags())
+
+    @app.get("/api/ps")
+    async def ps() -> Response:
+        return JSONResponse(await layer.ps())
+
+    @app.post("/api/show")
+    async def show(request: Request) -> Response:
+        req = parse_body(ShowRequest, await read_json(request, limit))
+        return JSONResponse(await layer.show(req.model))
+
+    @app.post("/api/pull")
+    async def pull(request: Request) -> Response:
+        req = parse_body(PullRequest, await read_json(request, limit))
+        answer = await layer.pull(req.model, req.stream is not False)
+        if isinstance(answer, dict):
+            return JSONResponse(answer)
+        body = b"".join(ndjson_line(line) for line in answer)
+        return Response(body, media_type="application/x-ndjson")
+
+    @app.delete("/api/delete")
+    async def delete(request: Request) -> Response:
+        req = parse_body(DeleteRequest, await read_json(request, limit))
+        await layer.delete(req.model)
+        return Response(status_code=200)
+
+    @app.post("/api/copy")
+    async def copy(request: Request) -> Response:
+        req = parse_body(CopyRequest, await read_json(request, limit))
+        await layer.copy(req.source, req.destination)
+        return Response(status_code=200)
+
+    @app.post("/api/create")
+    @app.post("/api/push")
+    @app.api_route("/api/blobs/{digest}", methods=["HEAD", "POST"])
+    async def authoring() -> Response:
+        raise NotSupportedError(
+            "model authoring (create, push, blobs) is not supported by this server: "
+            "models come from its upstream; add names with FRONTIER_MODEL_MAP"
+        )
+
+
+def _add_inference_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
+    @app.post("/api/generate")
+    async def generate(request: Request) -> Response:
+        watch = Stopwatch.started()
+        req = parse_body(GenerateRequest, await read_json(request, limit))
+        return _render(await cancel_on_disconnect(request, layer.generate(req, watch)))
+
+    @app.post("/api/chat")
+    async def chat(request: Request) -> Response:
+        watch = Stopwatch.started()
+        req = parse_body(ChatRequest, await read_json(request, limit))
+        return _render(await cancel_on_disconnect(request, layer.chat(req, watch)))
+
+    @app.post("/api/embed")
+    async def embed(request: Request) -> Response:
+        watch = Stopwatch.started()
+        req = parse_body(EmbedRequest, await read_json(request, limit))
+        return JSONResponse(await cancel_on_disconnect(request, layer.embed(req, watch)))
+
+    @app.post("/api/embeddings")
+    async def embeddings(request: Request) -> Response:
+        watch = Stopwatch.started()
+        req = parse_body(EmbeddingsRequest, await read_json(request, limit))
+        return JSONResponse(await cancel_on_disconnect(request, layer.embeddings(req, watch)))
+
+
+def _add_passthrough(app: FastAPI, upstream: Upstream, limit: int) -> None:
+    """Ollama serves the OpenAI API on its own port too; here /v1/* goes to the upstream unchanged."""
+
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+    async def passthrough(request: Request, path: str) -> Response:
+        body = await _read(request, limit)
+        headers = {key: value for key, value in request.headers.items() if key.lower() not in _HOP_BY_HOP}
+        headers.pop("content-length", None)
+        response = await cancel_on_disconnect(
+            request,
+            upstream.forward(request.method, f"/v1/{path}", request.url.query.encode(), headers, body),
+        )
+        out = {key: value for key, value in response.headers.items() if key.lower() not in _HOP_BY_HOP}
+        return ClosingStreamingResponse(
+            response.aiter_raw(), status_code=response.status_code, headers=out, on_close=response.aclose
+        )

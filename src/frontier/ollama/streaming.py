@@ -1,0 +1,96 @@
+"""NDJSON on the wire, and tying upstream work to the client connection.
+
+A client that goes away must cancel the upstream request: for streams, the body iterator is closed
+(shielded, so its `finally` really runs and closes the upstream response) whichever way the stream ends;
+for non-stream requests, the work races the client's `http.disconnect`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Send
+
+T = TypeVar("T")
+NDJSON = "application/x-ndjson"
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready; the work was cancelled."""
+
+
+def ndjson_line(obj: Any) -> bytes:
+    """One JSON object and a newline: no SSE `data:` prefix, no blank lines."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """StreamingResponse that always closes its body iterator, even when the client disconnects while the
+    iterator is parked at a `yield` (Starlette only cancels the task then; the generator would linger)."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        media_type: str | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(content, status_code=status_code, headers=headers, media_type=media_type)
+        self._iterator = content
+        self._on_close = on_close
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                aclose = getattr(self._iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                if self._on_close is not None:
+                    await self._on_close()
+
+
+def ndjson_response(
+    lines: AsyncIterator[dict[str, Any]], on_close: Callable[[], Awaitable[None]] | None = None
+) -> ClosingStreamingResponse:
+    """`on_close` runs however the response ends, even if the stream never started."""
+
+    async def encoded() -> AsyncIterator[bytes]:
+        try:
+            async for line in lines:
+                yield ndjson_line(line)
+        finally:
+            await lines.aclose()  # type: ignore[attr-defined]
+
+    return ClosingStreamingResponse(encoded(), media_type=NDJSON, on_close=on_close)
+
+
+async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Awaits `work`, cancelling it if the client disconnects first. The body must already be read."""
+    task: asyncio.Future[T] = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                task.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if task.cancelled() and watcher.done():
+            raise ClientGone() from None
+        raise
+    finally:
+        watcher.cancel()
