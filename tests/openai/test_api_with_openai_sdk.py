@@ -163,3 +163,23 @@ def test_openapi_docs_are_served(openai_server: str) -> None:
     assert httpx.get(f"{openai_server}/docs").status_code == 200
     spec = httpx.get(f"{openai_server}/openapi.json").json()
     assert "/v1/chat/completions" in spec["paths"]
+
+
+def test_tokenize_counts_tokens_exactly(openai_server: str) -> None:
+    import httpx
+
+    r = httpx.post(f"{openai_server}/tokenize", json={"model": DEFAULT_MODEL, "text": "hello world"}, timeout=10)
+    assert r.status_code == 200 and r.json()["count"] == 2 and len(r.json()["tokens"]) == 2
+    r = httpx.post(f"{openai_server}/tokenize", json={"model": "nope", "text": "x"}, timeout=10)
+    assert r.status_code == 404
+    r = httpx.post(f"{openai_server}/tokenize", json={"model": DEFAULT_MODEL}, timeout=10)
+    assert r.status_code == 400
+
+
+def test_usage_carries_engine_timings(openai_server: str) -> None:
+    import httpx
+
+    r = httpx.post(f"{openai_server}/v1/chat/completions", timeout=60,
+                   json={"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
+    usage = r.json()["usage"]
+    assert usage["prompt_seconds"] > 0 and usage["completion_seconds"] > 0

@@ -74,6 +74,17 @@ def test_client_disconnect_mid_stream_frees_the_engine_slot(openai_server: str) 
     assert r2.status_code == 200
 
 
+def test_client_leaving_a_non_stream_request_frees_the_engine_slot(openai_server: str) -> None:
+    body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Write a very long story."}],
+            "max_tokens": 4000}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{openai_server}/v1/chat/completions", json=body, timeout=httpx.Timeout(60, read=2))
+    deadline = time.monotonic() + 10
+    while _health(openai_server)["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _health(openai_server)["in_flight"] == 0  # 4000 tokens would still be generating for a minute
+
+
 class CrashingEngine:
     """Test double: an engine that fails after two tokens when asked to "crash". A real engine cannot be made
     to crash on demand, which is the one reason this fake exists."""

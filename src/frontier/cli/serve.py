@@ -62,9 +62,12 @@ def serve(
     app = create_app(build_engine(settings))
     if settings.mistral_host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning[/yellow]: listening on {settings.mistral_host}: reachable from other hosts")
-    uvicorn.run(app, host=settings.mistral_host, port=settings.mistral_api_port,
-                log_level="warning" if settings.mistral_log_level == "info" else settings.mistral_log_level
-                if settings.mistral_log_level != "trace" else "trace", access_log=False)
+    # uvicorn's own info lines (one per start) add nothing to Frontier's start-up report.
+    uvicorn_level = "warning" if settings.mistral_log_level == "info" else settings.mistral_log_level
+    uvicorn.run(app, host=settings.mistral_host, port=settings.mistral_api_port, log_level=uvicorn_level,
+                access_log=False,
+                # Bounded drain on SIGTERM: long generations must not keep a stopping server alive forever.
+                timeout_graceful_shutdown=30)
     sys.exit(0)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from frontier.engine.protocol import Delta, Engine, GenerationRequest, Usage
 from frontier.errors import FrontierError
@@ -52,6 +53,27 @@ async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> 
     finally:
         await stream.aclose()
     return choices, usage
+
+
+async def _wait_disconnect(request: Request) -> None:
+    # The body is already read, so the next ASGI message is the client leaving.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _collect_unless_gone(
+    request: Request, first: Delta | None, stream: AsyncGenerator[Delta, None]
+) -> tuple[dict[int, translate.ChoiceAccumulator], Usage] | None:
+    """Collects a non-stream answer, or stops the generation (freeing its engine slot) if the client leaves."""
+    collect = asyncio.ensure_future(_collect(first, stream))
+    watch = asyncio.ensure_future(_wait_disconnect(request))
+    done, _ = await asyncio.wait({collect, watch}, return_when=asyncio.FIRST_COMPLETED)
+    if collect in done:
+        watch.cancel()
+        return collect.result()
+    collect.cancel()
+    await asyncio.gather(collect, return_exceptions=True)
+    return None
 
 
 async def _chain(head: list[Delta], stream: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
@@ -126,12 +148,15 @@ def build_router(engine: Engine) -> APIRouter:
         return {"object": "list", "data": data}
 
     @router.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(body: wire.ChatCompletionRequest) -> Any:
+    async def chat_completions(body: wire.ChatCompletionRequest, request: Request) -> Any:
         req = translate.to_generation_request(body)
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         first, stream = await _start(engine, req)
         if not body.stream:
-            choices, usage = await _collect(first, stream)
+            collected = await _collect_unless_gone(request, first, stream)
+            if collected is None:
+                return Response(status_code=499)  # nobody is listening; the status is for the access log
+            choices, usage = collected
             return translate.chat_completion(rid, created, body.model, choices, usage, body.logprobs)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _stream_events(
@@ -143,14 +168,17 @@ def build_router(engine: Engine) -> APIRouter:
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @router.post("/v1/completions", response_model=None)
-    async def completions(body: wire.CompletionRequest) -> Any:
+    async def completions(body: wire.CompletionRequest, request: Request) -> Any:
         req = translate.completion_to_generation_request(body)
         rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         want_lp = body.logprobs is not None
         echo = req.prompt if body.echo and req.prompt else ""
         first, stream = await _start(engine, req)
         if not body.stream:
-            choices, usage = await _collect(first, stream)
+            collected = await _collect_unless_gone(request, first, stream)
+            if collected is None:
+                return Response(status_code=499)
+            choices, usage = collected
             return translate.text_completion(rid, created, body.model, choices, usage, want_lp, echo)
         echoed: set[int] = set()
 
@@ -168,5 +196,12 @@ def build_router(engine: Engine) -> APIRouter:
             include_usage,
         )
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @router.post("/tokenize")
+    async def tokenize(body: wire.TokenizeRequest) -> dict[str, Any]:
+        """Frontier extension (vLLM has the same route): exact token counts for context budgeting."""
+        text = body.text if body.text is not None else body.prompt
+        tokens = await engine.tokenize(body.model, text or "")
+        return {"model": body.model, "tokens": tokens, "count": len(tokens)}
 
     return router

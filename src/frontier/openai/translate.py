@@ -102,11 +102,14 @@ def completion_to_generation_request(req: wire.CompletionRequest) -> GenerationR
 
 
 # --- responses -----------------------------------------------------------------------------------------
-def usage_dict(usage: Usage) -> dict[str, int]:
+def usage_dict(usage: Usage) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
+        # Frontier extension: the engine's own timings (the Ollama layer reports them as nanosecond durations).
+        "prompt_seconds": round(usage.prompt_seconds, 6),
+        "completion_seconds": round(usage.completion_seconds, 6),
     }
 
 

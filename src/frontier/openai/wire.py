@@ -142,3 +142,15 @@ class CompletionRequest(_Sampling):
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=5)
     best_of: int | None = Field(None, ge=1, le=1)
+
+
+class TokenizeRequest(_Request):
+    model: str = Field(min_length=1)
+    text: str | None = None
+    prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> TokenizeRequest:
+        if (self.text is None) == (self.prompt is None):
+            raise ValueError("give exactly one of 'text' or 'prompt'")
+        return self
