@@ -112,24 +112,29 @@ async def main() -> None:
         for n in levels:  # warm-up, excluded
             await engine_run(engine, model, n, 16)
             await http_run(url, model, n, 16)
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
             for n in levels:
-                tok, secs = await engine_run(engine, model, n, args.max_tokens)
-                results["engine"][n].append(tok / secs)
-                tok, secs = await http_run(url, model, n, args.max_tokens)
-                results["server"][n].append(tok / secs)
+                # Alternate which side goes first: later runs in a round benefit from a warmer machine.
+                for side in (("engine", "server") if r % 2 == 0 else ("server", "engine")):
+                    if side == "engine":
+                        tok, secs = await engine_run(engine, model, n, args.max_tokens)
+                    else:
+                        tok, secs = await http_run(url, model, n, args.max_tokens)
+                    results[side][n].append(tok / secs)
     finally:
         server.terminate()
         server.wait(30)
         await engine.close()
     summary = []
-    print(f"{'streams':>7} {'engine tok/s':>13} {'server tok/s':>13} {'server/engine':>14}")
+    print(f"{'streams':>7} {'engine tok/s':>13} {'server tok/s':>13} {'server/engine':>14}   (medians; runs below)")
     for n in levels:
         e, s = statistics.median(results["engine"][n]), statistics.median(results["server"][n])
         summary.append({"streams": n, "engine_tok_s": round(e, 1), "server_tok_s": round(s, 1),
                         "ratio": round(s / e, 3), "engine_runs": results["engine"][n],
                         "server_runs": results["server"][n]})
         print(f"{n:>7} {e:>13.1f} {s:>13.1f} {s / e:>13.1%}")
+        print(f"{'':>7} engine runs {[round(x, 1) for x in results['engine'][n]]}")
+        print(f"{'':>7} server runs {[round(x, 1) for x in results['server'][n]]}")
     if args.json:
         args.json.write_text(json.dumps({"max_tokens": args.max_tokens, "rounds": args.rounds,
                                          "results": summary}, indent=2))
