@@ -183,3 +183,10 @@ def test_usage_carries_engine_timings(openai_server: str) -> None:
                    json={"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
     usage = r.json()["usage"]
     assert usage["prompt_seconds"] > 0 and usage["completion_seconds"] > 0
+
+
+def test_ignore_eos_generates_exactly_max_tokens(client: OpenAI) -> None:
+    r = client.chat.completions.create(model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Hi"}],
+                                       max_tokens=40, extra_body={"ignore_eos": True})
+    assert r.usage is not None and r.usage.completion_tokens == 40
+    assert r.choices[0].finish_reason == "length"

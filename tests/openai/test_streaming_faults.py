@@ -56,13 +56,12 @@ def _health(url: str) -> dict:
 
 def test_client_disconnect_mid_stream_frees_the_engine_slot(openai_server: str) -> None:
     body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Write a very long story."}],
-            "max_tokens": 4000, "stream": True}
+            "max_tokens": 4000, "stream": True, "ignore_eos": True}
     with httpx.stream("POST", f"{openai_server}/v1/chat/completions", json=body, timeout=60) as r:
-        lines = 0
-        for line in r.iter_lines():
-            lines += bool(line)
-            if lines >= 5:
-                break
+        # Keep the line iterator referenced: a dropped httpx iterator closes the response, i.e. disconnects.
+        lines = r.iter_lines()
+        seen = [line for line in (next(lines) for _ in range(10)) if line]
+        assert len(seen) >= 5 and all(line.startswith("data: {") for line in seen), seen
         assert _health(openai_server)["in_flight"] == 1
     # 4000 tokens would take about a minute; a dropped stream frees its slot within a few tokens' time.
     deadline = time.monotonic() + 10
@@ -76,7 +75,7 @@ def test_client_disconnect_mid_stream_frees_the_engine_slot(openai_server: str) 
 
 def test_client_leaving_a_non_stream_request_frees_the_engine_slot(openai_server: str) -> None:
     body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Write a very long story."}],
-            "max_tokens": 4000}
+            "max_tokens": 4000, "ignore_eos": True}
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{openai_server}/v1/chat/completions", json=body, timeout=httpx.Timeout(60, read=2))
     deadline = time.monotonic() + 10

@@ -93,6 +93,7 @@ def _common_kwargs(req: GenerationRequest, model_id: str, max_tokens: int) -> di
         "frequency_penalty": p.frequency_penalty,
         "repetition_penalty": p.repetition_penalty,
         "stop_seqs": list(p.stop) or None,
+        "ignore_eos": p.ignore_eos,
     }
     if req.grammar is not None:
         kwargs["grammar"] = req.grammar.value

@@ -28,6 +28,7 @@ class SamplingParams:
     logprobs: bool = False
     top_logprobs: int | None = None
     n: int = 1
+    ignore_eos: bool = False  # generate exactly max_tokens (benchmarks, tests)
 
 
 @dataclass(slots=True)

@@ -36,6 +36,7 @@ def _sampling(req: wire._Sampling, max_tokens: int | None, logprobs: bool, top_l
         logprobs=logprobs,
         top_logprobs=top_logprobs,
         n=req.n,
+        ignore_eos=req.ignore_eos,
     )
 
 

@@ -106,6 +106,7 @@ class _Sampling(_Request):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     repetition_penalty: float | None = Field(None, gt=0)
     n: int = Field(1, ge=1, le=8)
+    ignore_eos: bool = False  # vLLM's extension: keep generating past end-of-sequence up to max_tokens
     stream: bool = False
     stream_options: StreamOptions | None = None
 
