@@ -42,7 +42,7 @@ PROMPTS = [
 async def engine_run(engine: Engine, model: str, streams: int, max_tokens: int) -> tuple[int, float]:
     async def one(i: int) -> int:
         req = GenerationRequest(model=model, messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
-                                params=SamplingParams(max_tokens=max_tokens, temperature=0))
+                                params=SamplingParams(max_tokens=max_tokens, temperature=0, ignore_eos=True))
         tokens = 0
         async for d in engine.generate(req):
             if d.usage is not None:
@@ -57,7 +57,7 @@ async def engine_run(engine: Engine, model: str, streams: int, max_tokens: int) 
 async def http_run(url: str, model: str, streams: int, max_tokens: int) -> tuple[int, float]:
     async with httpx.AsyncClient(base_url=url, timeout=600) as client:
         async def one(i: int) -> int:
-            body = {"model": model, "stream": True, "max_tokens": max_tokens, "temperature": 0,
+            body = {"model": model, "stream": True, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
                     "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
                     "stream_options": {"include_usage": True}}
             tokens = 0
