@@ -9,12 +9,25 @@ import time
 
 import typer
 
+from frontier.config import load_settings
+from frontier.errors import ConfigError
+
 
 def run(no_proxy: bool = typer.Option(False, "--no-proxy", help="Start only the OpenAI-compatible server.")) -> None:
+    try:
+        settings = load_settings()  # an invalid setting stops here, before any child starts
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     commands = [[sys.executable, "-m", "frontier", "serve"]]
     if not no_proxy:
         commands.append([sys.executable, "-m", "frontier", "proxy"])
     children = [subprocess.Popen(cmd) for cmd in commands]
+    server = f"http://{settings.mistral_host}:{settings.mistral_api_port}"
+    typer.echo(f"OpenAI-compatible API: {server}/v1  (health: {server}/health)")
+    if not no_proxy:
+        typer.echo(f"Ollama-compatible API: http://{settings.ollama_api_host}:{settings.ollama_api_port}")
+    typer.echo("Ctrl-C stops both.")
 
     def stop(*_: object) -> None:
         for child in children:
