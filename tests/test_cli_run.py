@@ -9,7 +9,6 @@ import sys
 import time
 
 import httpx
-
 from tests.conftest import MODELS, free_port
 
 
