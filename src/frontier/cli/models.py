@@ -15,6 +15,7 @@ from frontier.errors import FrontierError
 from frontier.models.catalog import load_catalog
 from frontier.models.common import human_size
 from frontier.models.download import ensure_default_model, fetch_model_file, plan_download, safe_target
+from frontier.models.registry import describe, scan
 from frontier.models.sources import FetchOptions
 
 app = typer.Typer(no_args_is_help=True)
@@ -83,3 +84,51 @@ def fetch_default(models_path: Path | None = _MODELS_PATH, quiet: bool = _QUIET)
     except FrontierError as exc:
         raise _fail(exc) from None
     typer.echo(str(path))
+
+
+@app.command("check")
+def check(models_path: Path | None = _MODELS_PATH) -> None:
+    """Every model in the models folder with its metadata; damaged ones flagged (exit 1 if any)."""
+    folder = models_path or load_settings().mistral_models_path
+    entries = scan(folder)
+    table = Table(title=f"models in {folder}")
+    for column in ("name", "format", "size", "architecture", "parameters", "quantization", "context", "status"):
+        table.add_column(column)
+    for e in entries:
+        m = e.meta
+        table.add_row(
+            escape(e.name), m.format if m else "?", human_size(m.size_bytes) if m else "?",
+            m.architecture if m else "", f"{m.parameter_count / 1e6:.0f}M" if m and m.parameter_count else "",
+            m.quantization if m else "", str(m.context_length or "") if m else "",
+            "ok" if e.ok else f"[red]broken: {escape(e.problem)}[/red]",
+        )
+    Console(soft_wrap=True).print(table)
+    if not entries:
+        Console().print(f"no models in {folder}; try `frontier models fetch-default`")
+    if any(not e.ok for e in entries):
+        raise typer.Exit(1)
+
+
+@app.command("info")
+def info(model: str, models_path: Path | None = _MODELS_PATH) -> None:
+    """Metadata of one model in the models folder (a name inside it; no paths outside it)."""
+    folder = models_path or load_settings().mistral_models_path
+    try:
+        path = safe_target(folder, model)
+    except FrontierError as exc:
+        raise _fail(exc) from None
+    if not path.exists():
+        raise _fail(FrontierError(f"no model {model!r} in {folder}"))
+    e = describe(path)
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]{escape(e.name)}[/bold]  {escape(str(e.path))}")
+    if e.meta:
+        m = e.meta
+        for label, value in (("format", m.format), ("size", human_size(m.size_bytes)),
+                             ("architecture", m.architecture), ("parameters", f"{m.parameter_count:,}"),
+                             ("quantization", m.quantization), ("context length", m.context_length),
+                             ("chat template", "yes" if m.chat_template else "no")):
+            console.print(f"  {label}: {escape(str(value))}")
+    console.print(f"  status: {'ok' if e.ok else 'broken: ' + escape(e.problem)}")
+    if not e.ok:
+        raise typer.Exit(1)

@@ -26,6 +26,7 @@ class ModelMeta:
     context_length: int = 0
     chat_template: str = ""
     size_bytes: int = 0
+    data_end: int = 0  # GGUF: the byte where the last tensor's data ends (> size_bytes means truncated)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -66,6 +67,7 @@ def read_gguf(path: Path) -> ModelMeta:
         context_length=int(_field(reader, f"{arch}.context_length") or 0),
         chat_template=str(_field(reader, "tokenizer.chat_template") or ""),
         size_bytes=path.stat().st_size,
+        data_end=max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0),
         extra={
             k: _field(reader, k)
             for k in (f"{arch}.embedding_length", f"{arch}.block_count", f"{arch}.attention.head_count")
