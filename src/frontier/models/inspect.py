@@ -11,6 +11,7 @@ from typing import Any
 import gguf
 
 from frontier.errors import ModelLoadError
+from frontier.models.gguf_header import HeaderError, read_header
 
 # GGUF quantization types whose candle CPU kernels have SIMD paths in the mistral.rs 0.9.5 build
 # (Q4_1 and the Q5 legacy types run scalar and are ~3x slower than Q8_0; engine notes).
@@ -43,18 +44,14 @@ class ModelMeta:
         return self.format != "gguf" or self.quant_kernel in SIMD_GGUF_TYPES
 
 
-def _field(reader: gguf.GGUFReader, key: str) -> Any:
-    f = reader.fields.get(key)
-    return None if f is None else f.contents()
-
-
 def read_gguf(path: Path) -> ModelMeta:
     try:
-        reader = gguf.GGUFReader(path)
-    except (ValueError, OSError, IndexError, KeyError) as exc:
+        header = read_header(path)
+    except (HeaderError, OSError, ValueError) as exc:
         raise ModelLoadError(f"{path.name}: not a readable GGUF file ({exc})") from exc
-    arch = str(_field(reader, "general.architecture") or "")
-    ftype = _field(reader, "general.file_type")
+    fields = header.fields
+    arch = str(fields.get("general.architecture") or "")
+    ftype = fields.get("general.file_type")
     try:
         quant = gguf.LlamaFileType(int(ftype)).name.removeprefix("MOSTLY_") if ftype is not None else ""
     except ValueError:
@@ -62,16 +59,16 @@ def read_gguf(path: Path) -> ModelMeta:
     return ModelMeta(
         format="gguf",
         architecture=arch,
-        parameter_count=int(sum(int(t.n_elements) for t in reader.tensors)),
+        parameter_count=sum(t.n_elements for t in header.tensors),
         quantization=quant,
-        context_length=int(_field(reader, f"{arch}.context_length") or 0),
-        chat_template=str(_field(reader, "tokenizer.chat_template") or ""),
+        context_length=int(fields.get(f"{arch}.context_length") or 0),
+        chat_template=str(fields.get("tokenizer.chat_template") or ""),
         size_bytes=path.stat().st_size,
-        data_end=max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0),
+        data_end=max((t.offset + t.n_bytes for t in header.tensors), default=0),
         extra={
-            k: _field(reader, k)
+            k: fields[k]
             for k in (f"{arch}.embedding_length", f"{arch}.block_count", f"{arch}.attention.head_count")
-            if k in reader.fields
+            if k in fields
         },
     )
 
