@@ -12,10 +12,11 @@ from rich.table import Table
 
 from frontier.config import load_settings
 from frontier.errors import FrontierError
+from frontier.models.aliases import read_aliases
 from frontier.models.catalog import load_catalog
 from frontier.models.common import human_size
 from frontier.models.download import ensure_default_model, fetch_model_file, plan_download, safe_target
-from frontier.models.registry import describe, scan
+from frontier.models.registry import describe, remove_model, scan, write_selector
 from frontier.models.sources import FetchOptions
 
 app = typer.Typer(no_args_is_help=True)
@@ -42,7 +43,7 @@ def list_available() -> None:
     table = Table(title="Model catalog (default quantization in bold)")
     for column in ("Name", "Model", "Quantizations", "Size", "Context", "Arch", "Licence", "Ollama names"):
         table.add_column(column, no_wrap=column in ("Name", "Size"))
-    for entry in load_catalog().entries:
+    for entry in load_catalog(extra=load_settings().frontier_catalog).entries:
         default = entry.file_for()
         size = human_size(default.size) if default.size else (default.approx_size or "?")
         quants = " ".join(f"[bold]{q}[/bold]" if q == entry.default_quant else q for q in entry.files)
@@ -67,7 +68,8 @@ def download(
     options = _options(quiet)
     try:
         folder = models_path or load_settings().mistral_models_path
-        model_file = plan_download(ref, load_catalog(), quant=quant, sha256=sha256, options=options)
+        catalog = load_catalog(extra=load_settings().frontier_catalog)
+        model_file = plan_download(ref, catalog, quant=quant, sha256=sha256, options=options)
         path = fetch_model_file(model_file, safe_target(folder, model_file.local_name), options=options)
     except FrontierError as exc:
         raise _fail(exc) from None
@@ -132,3 +134,39 @@ def info(model: str, models_path: Path | None = _MODELS_PATH) -> None:
     console.print(f"  status: {'ok' if e.ok else 'broken: ' + escape(e.problem)}")
     if not e.ok:
         raise typer.Exit(1)
+
+
+@app.command("rm")
+def rm(
+    model: str = typer.Argument(..., help="A model file or folder name in the models folder, or an alias."),
+    models_path: Path | None = _MODELS_PATH,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a model (or an alias) from the models folder. Nothing outside the folder is ever touched."""
+    folder = models_path or load_settings().mistral_models_path
+    try:
+        if model not in read_aliases(folder):
+            path = safe_target(folder, model)
+            if not path.exists():
+                raise FrontierError(f"no model {model!r} in {folder}")
+            meta = describe(path).meta
+            what = f"{model} ({human_size(meta.size_bytes)})" if meta else model
+        else:
+            what = f"the alias {model}"
+        if not yes and not typer.confirm(f"Delete {what}?", default=False):
+            raise typer.Exit(1)
+        removed = remove_model(folder, model)
+    except FrontierError as exc:
+        raise _fail(exc) from None
+    typer.echo("deleted " + ", ".join(removed))
+
+
+@app.command("configure")
+def configure(model: str, models_path: Path | None = _MODELS_PATH) -> None:
+    """Write a mistral.rs TOML selector for a model in the models folder (serve it with MISTRAL_MODEL_TYPE=toml)."""
+    folder = models_path or load_settings().mistral_models_path
+    try:
+        target = write_selector(folder, model)
+    except FrontierError as exc:
+        raise _fail(exc) from None
+    typer.echo(str(target))

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from frontier.errors import ModelNotFoundError
+from frontier.errors import ConfigError, ModelNotFoundError
 
 _OLLAMA_HOST_PREFIXES = ("registry.ollama.ai/library/", "registry.ollama.ai/", "library/")
 
@@ -192,10 +192,23 @@ class Catalog:
         raise ValueError("the catalog marks no default model")
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
-    """Reads and validates a catalog file; the packaged `catalog.yaml` by default."""
+def load_catalog(path: Path | None = None, *, extra: Path | None = None) -> Catalog:
+    """Reads and validates a catalog file (the packaged `catalog.yaml` by default); the entries of `extra`
+    (FRONTIER_CATALOG: private mirrors, local models) are added, replacing built-in entries of the same name."""
     if path is None:
         text = resources.files("frontier.models").joinpath("catalog.yaml").read_text(encoding="utf-8")
     else:
         text = path.read_text(encoding="utf-8")
-    return Catalog(_CatalogFile.model_validate(yaml.safe_load(text)).models)
+    entries = _CatalogFile.model_validate(yaml.safe_load(text)).models
+    if extra is not None:
+        try:
+            added = _CatalogFile.model_validate(yaml.safe_load(extra.read_text(encoding="utf-8"))).models
+        except (OSError, yaml.YAMLError, ValueError) as exc:
+            raise ConfigError(f"FRONTIER_CATALOG: {extra} is not a readable catalog: {exc}") from None
+        names = {entry.name.lower() for entry in added}
+        entries = tuple(e for e in entries if e.name.lower() not in names) + added
+        try:
+            return Catalog(entries)
+        except ValueError as exc:
+            raise ConfigError(f"FRONTIER_CATALOG: {extra}: {exc}") from None
+    return Catalog(entries)

@@ -69,7 +69,7 @@ def ensure_default_model(
         if target.exists():
             return target
         raise DownloadError(f"{target} does not exist; only catalog GGUF files are fetched automatically")
-    resolved = (catalog or load_catalog()).by_filename(target.name)
+    resolved = (catalog or load_catalog(extra=settings.frontier_catalog)).by_filename(target.name)
     if resolved is None:
         if target.is_file():
             return target

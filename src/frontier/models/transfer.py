@@ -25,6 +25,8 @@ from rich.progress import (
 from frontier.errors import ChecksumError
 from frontier.models.common import SourceError, ensure_free_space
 
+ProgressFn = Callable[[int, int | None], None]  # (bytes held, total bytes or None)
+
 log = logging.getLogger("frontier.models")
 
 # A short connect timeout bounds the time lost on an unreachable source; reads may stall longer on slow links.
@@ -56,12 +58,15 @@ def download_url(
     attempts: int = 5,
     retry_delay: float = 1.0,
     progress: bool = False,
+    on_progress: ProgressFn | None = None,
 ) -> RemoteInfo:
-    """Brings `partial` to the full file, resuming from what it holds. Raises SourceError or ChecksumError."""
+    """Brings `partial` to the full file, resuming from what it holds. Raises SourceError or ChecksumError.
+    `on_progress(bytes held, total or None)` is called as bytes arrive (the server's pull reports it)."""
     failures = 0
     while True:
         try:
-            return _attempt(client, url, partial, headers or {}, expected_size, expected_sha256, progress)
+            return _attempt(client, url, partial, headers or {}, expected_size, expected_sha256, progress,
+                            on_progress)
         except _Interrupted as exc:
             failures += 1
             if failures >= attempts:
@@ -79,6 +84,7 @@ def _attempt(
     expected_size: int | None,
     expected_sha256: str | None,
     progress: bool,
+    on_progress: ProgressFn | None,
 ) -> RemoteInfo:
     offset = partial.stat().st_size if partial.exists() else 0
     if expected_size is not None and offset > expected_size:
@@ -119,9 +125,13 @@ def _attempt(
             with partial.open(mode) as out, _progress_bar(progress, label, total, offset) as advance:
                 # Unsized reads: every byte received reaches the disk, so a resume starts exactly where the
                 # connection broke (a sized chunker would drop its buffered tail on error).
+                held = offset
                 for chunk in response.iter_raw():
                     out.write(chunk)
                     advance(len(chunk))
+                    if on_progress is not None:
+                        held += len(chunk)
+                        on_progress(held, total)
     except httpx.ConnectError as exc:
         raise SourceError(_describe(exc), unreachable=True) from None
     except httpx.ConnectTimeout as exc:
