@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     mistral_use_flash_attention: bool = Field(False, description="Flash attention (CUDA engine builds).")
     mistral_metal_heap_size: str | None = Field(None, description="Metal heap size, e.g. 8G (macOS only).")
     mistral_seed: int | None = Field(None, description="Engine-wide sampling seed (mistral.rs seeds at load).")
+    mistral_max_loaded_models: int = Field(
+        1, ge=1, le=64,
+        description="Models kept loaded at once; a request naming another registered model loads it on demand "
+        "and the least recently used one is unloaded.",
+    )
+    frontier_catalog: Path | None = Field(
+        None, description="Extra model catalog (YAML, the shape of the built-in one); its entries add to and "
+        "override the built-in catalog (private mirrors).",
+    )
 
     # --- Ollama compatibility layer ---------------------------------------------------------------
     ollama_api_host: str = Field("127.0.0.1", description="Address the Ollama-compatible layer binds.")

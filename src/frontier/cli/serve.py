@@ -57,9 +57,10 @@ def serve(
     import uvicorn
 
     from frontier.engine.factory import build_engine
+    from frontier.models.catalog import load_catalog
     from frontier.openai.app import create_app
 
-    app = create_app(build_engine(settings))
+    app = create_app(build_engine(settings), catalog=load_catalog(extra=settings.frontier_catalog))
     if settings.mistral_host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning[/yellow]: listening on {settings.mistral_host}: reachable from other hosts")
     # uvicorn's own info lines (one per start) add nothing to Frontier's start-up report.

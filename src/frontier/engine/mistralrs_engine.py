@@ -36,6 +36,7 @@ from frontier.errors import (
     ModelNotFoundError,
 )
 from frontier.models.inspect import ModelMeta, read_meta
+from frontier.models.registry import ModelSpec, configured_spec
 
 log = logging.getLogger("frontier.engine")
 
@@ -57,9 +58,10 @@ def choose_isq(settings: Settings, meta: ModelMeta, device: str) -> str | None:
 class MistralRsEngine:
     name = "mistralrs"
 
-    def __init__(self, settings: Settings, device: DeviceChoice) -> None:
+    def __init__(self, settings: Settings, device: DeviceChoice, spec: ModelSpec | None = None) -> None:
         self._settings = settings
         self._device = device
+        self.spec = spec or configured_spec(settings)
         self._runner: Any = None
         self._runner_lock = threading.Lock()
         self._admission = threading.Lock()
@@ -88,18 +90,18 @@ class MistralRsEngine:
 
         from frontier.engine import loader
 
-        s = self._settings
-        path = s.model_path()
+        s, spec = self._settings, self.spec
+        path = spec.path
         if not path.exists():
-            raise ModelLoadError(f"model {s.mistral_model_id!r} not found at {path}")
-        meta = read_meta(path) if s.mistral_model_type in ("gguf", "plain") else self._meta_for_adapter(path)
+            raise ModelLoadError(f"model {spec.id!r} not found at {path}")
+        meta = read_meta(path) if spec.model_type in ("gguf", "plain") else self._meta_for_adapter(path)
         if meta.size_bytes > s.memory_limit_bytes:
             raise ModelLoadError(
                 f"model {path.name} needs at least {meta.size_bytes / 2**30:.1f} GiB, over "
                 f"MISTRAL_MEMORY_LIMIT={s.mistral_memory_limit}; raise the limit or pick a smaller quantization"
             )
-        which, display_id = loader.which_for(s.mistral_model_type, path)
-        self._default_adapter = loader.default_adapter(s.mistral_model_type, path)
+        which, _shown = loader.which_for(spec.model_type, path)
+        self._default_adapter = loader.default_adapter(spec.model_type, path)
         self.isq = choose_isq(s, meta, self._device.device)
         started = time.monotonic()
         try:
@@ -116,25 +118,27 @@ class MistralRsEngine:
             raise ModelLoadError(f"the engine could not load {path}: {exc}") from exc
         self.load_seconds = time.monotonic() - started
         self._runner = runner
-        self._engine_model_id = runner.get_default_model_id() or display_id
+        self._engine_model_id = runner.get_default_model_id() or spec.id
         engine_ctx = int(runner.max_sequence_length() or 0)
         ctx = min(c for c in (engine_ctx, meta.context_length, s.mistral_max_seq_len) if c > 0)
         self._info = ModelInfo(
-            id=display_id,
+            id=spec.id,
             created=int(path.stat().st_mtime),
             context_length=ctx,
             architecture=meta.architecture,
-            model_type=s.mistral_model_type,
+            model_type=spec.model_type,
             quantization=(self.isq.upper() if self.isq else meta.quantization),
             parameter_count=meta.parameter_count,
             path=str(path),
             chat_template=meta.chat_template,
             size_bytes=meta.size_bytes,
             capabilities=["completion", "tools"],
+            loaded=True,
+            loaded_at=time.time(),
         )
         log.info(
             "loaded %s (%s, %s) in %.1fs; context %d tokens; ISQ %s",
-            display_id, s.mistral_model_type, meta.quantization or "?", self.load_seconds, ctx, self.isq or "none",
+            spec.id, spec.model_type, meta.quantization or "?", self.load_seconds, ctx, self.isq or "none",
         )
 
     @staticmethod

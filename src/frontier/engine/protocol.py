@@ -53,6 +53,7 @@ class GenerationRequest:
     adapter: str | None = None
     enable_thinking: bool | None = None
     reasoning_effort: str | None = None
+    keep_alive: float | None = None  # seconds the model stays loaded once idle; < 0 forever; None unchanged
 
 
 @dataclass(slots=True)
@@ -111,6 +112,10 @@ class ModelInfo:
     chat_template: str = ""
     size_bytes: int = 0
     capabilities: list[str] = field(default_factory=list)
+    loaded: bool = False
+    loaded_at: float | None = None  # unix time
+    expires_at: float | None = None  # unix time an idle model unloads; None = kept until evicted
+    alias_of: str | None = None
 
 
 @dataclass(slots=True)

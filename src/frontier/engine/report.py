@@ -71,5 +71,11 @@ def setting_effects(s: Settings, device: DeviceChoice) -> list[SettingEffect]:
                       "considered for NVIDIA GPUs" + ("" if dev == "cuda" else f"; chose {dev}")),
         SettingEffect("MISTRAL_SEED", str(s.mistral_seed), True,
                       "engine-wide sampling seed" if s.mistral_seed is not None else "random seed"),
+        SettingEffect("MISTRAL_MAX_LOADED_MODELS", str(s.mistral_max_loaded_models), True,
+                      f"up to {s.mistral_max_loaded_models} model(s) loaded at once; others load on demand, "
+                      "least recently used unloaded first"),
+        SettingEffect("FRONTIER_CATALOG", str(s.frontier_catalog or "unset"), True,
+                      f"catalog entries added from {s.frontier_catalog}" if s.frontier_catalog
+                      else "the built-in model catalog"),
     ]
     return effects

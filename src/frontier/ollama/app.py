@@ -22,7 +22,6 @@ from frontier.ollama.streaming import (
     ClientGone,
     ClosingStreamingResponse,
     cancel_on_disconnect,
-    ndjson_line,
     ndjson_response,
 )
 from frontier.ollama.upstream import DEFAULT_TIMEOUT, Upstream, UpstreamError, UpstreamRejected
@@ -170,10 +169,9 @@ def _add_meta_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
     async def pull(request: Request) -> Response:
         req = parse_body(PullRequest, await read_json(request, limit))
         answer = await layer.pull(req.model, req.stream is not False)
-        if isinstance(answer, dict):
-            return JSONResponse(answer)
-        body = b"".join(ndjson_line(line) for line in answer)
-        return Response(body, media_type="application/x-ndjson")
+        if isinstance(answer, dict) and "error" in answer:
+            return JSONResponse(answer, status_code=502)
+        return _render(answer)
 
     @app.delete("/api/delete")
     async def delete(request: Request) -> Response:

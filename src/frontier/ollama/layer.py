@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from frontier.errors import FrontierError, InvalidRequestError, ModelNotFoundError
-from frontier.ollama import context, metadata, translate
+from frontier.ollama import context, manage, metadata, translate
 from frontier.ollama.clock import Stopwatch, nanos, parse_keep_alive
 from frontier.ollama.metadata import UpstreamModel
-from frontier.ollama.names import ModelMap
+from frontier.ollama.names import ModelMap, normalise
 from frontier.ollama.options import Sampling, ignored_options, parse_options
 from frontier.ollama.responses import Kind, StreamState, empty_response, from_openai_response
 from frontier.ollama.upstream import EventStream, Upstream, UpstreamError, UpstreamRejected
@@ -65,36 +65,54 @@ class OllamaLayer:
 
     def _match(self, name: str, served: list[UpstreamModel]) -> UpstreamModel | None:
         upstream_id = self.names.resolve(name, [model.id for model in served])
-        return next((model for model in served if model.id == upstream_id), None)
+        found = next((model for model in served if model.id == upstream_id), None)
+        if found is None:  # names the upstream's catalog gives its files (a pulled `mistral:latest`)
+            wanted, target = normalise(name), (self.names.target(name) or "").lower()
+            found = next((model for model in served if wanted in model.ollama_names
+                          or (target and (model.catalog_name or "").lower() == target)), None)
+        return found
 
-    async def listing(self) -> list[tuple[str, UpstreamModel]]:
+    async def listing(self, *, refresh: bool = False) -> list[tuple[str, UpstreamModel]]:
         """(Ollama name, model) for every served model, newest first."""
-        served = await self.upstream.models() or []
+        served = await self.upstream.models(refresh=refresh) or []
         ordered = sorted(served, key=lambda model: model.created, reverse=True)
-        return [(name, model) for model in ordered for name in self.names.names_for(model.id)]
+        return [(name, model) for model in ordered for name in self._names(model)]
+
+    def _names(self, model: UpstreamModel) -> list[str]:
+        mapped = self.names.names_for(model.id)
+        return mapped + [name for name in model.ollama_names if name not in mapped]
 
     async def tags(self) -> dict[str, Any]:
         return {"models": [metadata.tag_entry(name, model) for name, model in await self.listing()]}
 
     async def ps(self) -> dict[str, Any]:
-        return {"models": [metadata.ps_entry(name, model) for name, model in await self.listing()]}
+        """The loaded models, read fresh: a swap or an unload a moment ago must show."""
+        loaded = [(name, model) for name, model in await self.listing(refresh=True) if model.loaded is not False]
+        return {"models": [metadata.ps_entry(name, model) for name, model in loaded]}
 
     async def show(self, name: str) -> dict[str, Any]:
         return metadata.show_response(await self.lookup(name))
 
-    async def pull(self, name: str, stream: bool) -> dict[str, Any] | list[dict[str, Any]]:
-        """A model the upstream already serves is 'pulled'; fetching new ones belongs to the registry."""
+    async def pull(self, name: str, stream: bool) -> Answer:
+        """Fetches a model through the upstream's registry; elsewhere a model already served is 'pulled'."""
+        if not name:
+            raise InvalidRequestError("model is required", param="model")
+        served = await self.upstream.models(refresh=True) or []
+        if any(model.manageable for model in served):
+            opened = await manage.open_pull(self.upstream, name, self.names.target(name))
+            answer = Stream(manage.pull_lines(self.upstream, opened), opened.aclose)
+            return answer if stream else await _last_line(answer)
         try:
             model = await self.lookup(name)
         except ModelNotFoundError:
             raise NotSupportedError(
-                f"pulling '{name}' is not supported yet: this server serves the models its upstream has "
-                "loaded (see /api/tags)"
+                f"pulling '{name}' is not supported by this upstream: it serves the models it has loaded "
+                "(see /api/tags)"
             ) from None
         if not stream:
             return {"status": "success"}
         digest = "sha256:" + metadata.digest(model)
-        return [
+        lines: list[dict[str, Any]] = [
             {"status": "pulling manifest"},
             {"status": f"pulling {digest[7:19]}", "digest": digest, "total": model.size_bytes,
              "completed": model.size_bytes},
@@ -102,16 +120,22 @@ class OllamaLayer:
             {"status": "writing manifest"},
             {"status": "success"},
         ]  # fmt: skip
+        return Stream(_listed(lines), _nothing)
 
     async def delete(self, name: str) -> None:
-        await self.lookup(name)
-        raise NotSupportedError("deleting models is not supported by this server yet")
+        model = await self.lookup(name)
+        if not model.manageable:
+            raise NotSupportedError("deleting models is not supported by this upstream")
+        await manage.delete(self.upstream, model, name)
 
     async def copy(self, source: str, destination: str) -> None:
         if not destination:
             raise InvalidRequestError("destination is required", param="destination")
-        await self.lookup(source)
-        raise NotSupportedError("copying models is not supported by this server yet; add a name to FRONTIER_MODEL_MAP")
+        model = await self.lookup(source)
+        if not model.manageable:
+            raise NotSupportedError("copying models is not supported by this upstream; add a name to "
+                                    "FRONTIER_MODEL_MAP")
+        await manage.copy(self.upstream, model, source, destination)
 
     # --- inference ----------------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, watch: Stopwatch) -> Answer:
@@ -122,6 +146,7 @@ class OllamaLayer:
         self._require(model, req.model, "tools", bool(req.tools))
         self._require(model, req.model, "vision", any(message.images for message in req.messages))
         if not req.messages:
+            await manage.set_loaded(self.upstream, model, keep_alive)
             return empty_response("chat", req.model, "unload" if keep_alive == 0 else "load")
         messages = translate.to_openai_messages(req.messages)
         if self._budgeted(sampling, model):
@@ -129,6 +154,7 @@ class OllamaLayer:
             messages, max_tokens = context.fit_messages(messages, counts, sampling.num_ctx or 0, sampling.max_tokens)
             sampling = replace(sampling, max_tokens=max_tokens)
         body = translate.to_openai_chat(req, model.id, sampling, extensions=model.extended, messages=messages)
+        _keep_alive(body, model, keep_alive)
         return await self._call(translate.CHAT_PATH, body, "chat", req.model, req.streaming, watch)
 
     async def generate(self, req: GenerateRequest, watch: Stopwatch) -> Answer:
@@ -140,6 +166,7 @@ class OllamaLayer:
         self._require(model, req.model, "insert", bool(req.suffix))
         self._require(model, req.model, "vision", bool(req.images))
         if not req.prompt and not req.suffix and not req.images:
+            await manage.set_loaded(self.upstream, model, keep_alive)
             return empty_response("generate", req.model, "unload" if keep_alive == 0 else "load")
         plain = req.raw or bool(req.suffix)
         if self._budgeted(sampling, model):
@@ -154,6 +181,7 @@ class OllamaLayer:
             [count] = await self._count(model, [req.prompt + req.suffix])
             sampling = replace(sampling, max_tokens=context.fit_prompt(count * 3 // 2, model.context_length, None))
         call = translate.to_openai_generate(req, model.id, sampling, extensions=model.extended)
+        _keep_alive(call.body, model, keep_alive)
         return await self._call(call.path, call.body, "generate", req.model, req.streaming, watch)
 
     async def embed(self, req: EmbedRequest, watch: Stopwatch) -> dict[str, Any]:
@@ -255,6 +283,31 @@ async def _lines(events: EventStream, state: StreamState) -> AsyncIterator[dict[
             yield line
     finally:
         await events.aclose()
+
+
+def _keep_alive(body: dict[str, Any], model: UpstreamModel, keep_alive: float | None) -> None:
+    if model.manageable and keep_alive is not None:
+        body["keep_alive"] = manage.keep_alive_seconds(keep_alive)
+
+
+async def _last_line(answer: Stream) -> dict[str, Any]:
+    """A non-streamed pull: Ollama answers with the final line only (success, or the error)."""
+    last: dict[str, Any] = {}
+    try:
+        async for line in answer.lines:
+            last = line
+    finally:
+        await answer.aclose()
+    return last
+
+
+async def _listed(lines: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for line in lines:
+        yield line
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _vectors(response: dict[str, Any]) -> list[list[float]]:

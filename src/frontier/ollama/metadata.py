@@ -45,6 +45,10 @@ class UpstreamModel:
     embedding_length: int | None = None
     block_count: int | None = None
     extended: bool = False  # the entry carried Frontier's extension fields
+    loaded: bool | None = None  # None: the upstream does not say (it then serves all it lists)
+    expires_at: float | None = None  # unix time an idle loaded model unloads; None: not before eviction
+    ollama_names: tuple[str, ...] = ()  # names the upstream's catalog gives the file (`mistral:latest`, ...)
+    catalog_name: str | None = None
 
     @classmethod
     def from_openai(cls, entry: Mapping[str, Any]) -> UpstreamModel:
@@ -70,7 +74,16 @@ class UpstreamModel:
             embedding_length=number("embedding_length"),
             block_count=number("block_count"),
             extended=any(key in entry for key in EXTENSION_FIELDS),
+            loaded=entry["loaded"] if isinstance(entry.get("loaded"), bool) else None,
+            expires_at=float(entry["expires_at"]) if isinstance(entry.get("expires_at"), int | float) else None,
+            ollama_names=tuple(str(n) for n in entry.get("ollama_names") or () if isinstance(n, str)),
+            catalog_name=text("catalog_name"),
         )
+
+    @property
+    def manageable(self) -> bool:
+        """The upstream is a Frontier server with model management (`/frontier/models/...`)."""
+        return self.loaded is not None
 
     def supports(self, capability: str) -> bool | None:
         """True/False when the upstream says, None when it does not."""
@@ -180,10 +193,11 @@ def show_response(model: UpstreamModel) -> dict[str, Any]:
 
 
 def ps_entry(name: str, model: UpstreamModel) -> dict[str, Any]:
-    # The upstream keeps its models loaded for as long as it runs.
+    # Without an expiry the model stays loaded until the upstream evicts it (or, elsewhere, while it runs).
+    expires = from_unix(model.expires_at) if model.expires_at is not None else in_seconds(FOREVER)
     return {
         **tag_entry(name, model),
-        "expires_at": in_seconds(FOREVER),
+        "expires_at": expires,
         "size_vram": 0,
         "context_length": model.context_length or 0,
     }

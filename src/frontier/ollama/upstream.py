@@ -113,6 +113,26 @@ class EventStream:
         await self._response.aclose()
 
 
+class LineStream:
+    """An open NDJSON response (a Frontier pull): iterate `lines()`, then `aclose()`."""
+
+    def __init__(self, response: httpx.Response, faults: _Faults) -> None:
+        self._response = response
+        self._faults = faults
+
+    async def lines(self) -> AsyncIterator[dict[str, Any]]:
+        with self._faults:
+            async for line in self._response.aiter_lines():
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        raise UpstreamError("upstream sent an unreadable progress line") from None
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
 class Upstream:
     def __init__(
         self,
@@ -176,6 +196,12 @@ class Upstream:
 
     async def open_stream(self, path: str, body: Mapping[str, Any]) -> EventStream:
         """Sends the request and checks the status, so a refusal is an HTTP error, not a stream line."""
+        return EventStream(await self._open(path, body), self._faults)
+
+    async def open_lines(self, path: str, body: Mapping[str, Any]) -> LineStream:
+        return LineStream(await self._open(path, body), self._faults)
+
+    async def _open(self, path: str, body: Mapping[str, Any]) -> httpx.Response:
         request = self.client.build_request("POST", self.url(path), json=body)
         with self._faults:
             response = await self.client.send(request, stream=True)
@@ -186,7 +212,7 @@ class Upstream:
             finally:
                 await response.aclose()
             _raise_for_status(response)
-        return EventStream(response, self._faults)
+        return response
 
     async def count_tokens(self, model: str, text: str) -> int | None:
         """Tokens in `text` by the upstream's tokenizer, or None when it offers none."""

@@ -10,15 +10,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from frontier import __version__
+from frontier.engine.pool import EnginePool
 from frontier.engine.protocol import Engine
 from frontier.errors import ModelLoadError
+from frontier.models.catalog import Catalog, load_catalog
 from frontier.openai import errors
+from frontier.openai.registry_routes import build_registry_router
 from frontier.openai.routes import build_router
 
 log = logging.getLogger("frontier.server")
 
 
-def create_app(engine: Engine, *, load_on_start: bool = True) -> FastAPI:
+def create_app(engine: Engine, *, load_on_start: bool = True, catalog: Catalog | None = None) -> FastAPI:
+    """The server app. With an EnginePool (what `frontier serve` builds) it also offers model management
+    (`/frontier/models/...`); `catalog` names what a pull may fetch (default: the built-in catalog)."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if load_on_start:
@@ -43,6 +48,9 @@ def create_app(engine: Engine, *, load_on_start: bool = True) -> FastAPI:
         log.exception("internal error")
         return JSONResponse(errors.error_body(f"internal error: {type(exc).__name__}", "server_error"), 500)
 
-    app.include_router(build_router(engine))
+    catalog = catalog or load_catalog()
+    app.include_router(build_router(engine, catalog))
+    if isinstance(engine, EnginePool):
+        app.include_router(build_registry_router(engine, catalog))
     app.state.engine = engine
     return app

@@ -12,10 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontier.errors import (
     ContextLengthError,
+    DownloadError,
     EngineError,
     EngineUnavailableError,
     FrontierError,
     InvalidRequestError,
+    ModelLoadError,
     ModelNotFoundError,
     OverloadedError,
 )
@@ -36,6 +38,10 @@ def render(exc: FrontierError) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, OverloadedError):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
         return 429, error_body(str(exc), "rate_limit_error", None, "overloaded"), headers
+    if isinstance(exc, ModelLoadError):
+        return 503, error_body(str(exc), "server_error", "model", "model_load_failed"), {}
+    if isinstance(exc, DownloadError):
+        return 502, error_body(str(exc), "server_error", None, "download_failed"), {}
     if isinstance(exc, EngineUnavailableError):
         return 503, error_body(str(exc), "server_error", None, "model_not_loaded"), {"Retry-After": "5"}
     if isinstance(exc, EngineError):

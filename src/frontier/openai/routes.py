@@ -7,13 +7,15 @@ import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from frontier.engine.protocol import Delta, Engine, GenerationRequest, Usage
+from frontier.engine.protocol import Delta, Engine, GenerationRequest, ModelInfo, Usage
 from frontier.errors import FrontierError
+from frontier.models.catalog import Catalog
 from frontier.openai import translate, wire
 from frontier.openai.errors import sse_error
 
@@ -120,7 +122,28 @@ async def _stream_events(
     yield "data: [DONE]\n\n"
 
 
-def build_router(engine: Engine) -> APIRouter:
+def model_entry(m: ModelInfo, catalog: Catalog | None) -> dict[str, Any]:
+    """A /v1/models entry. Past OpenAI's four fields, Frontier extensions the Ollama layer reads for /api/show,
+    /api/tags and /api/ps: metadata, load state, and the catalog's names for the file (so `mistral:latest`
+    finds the file a pull of it fetched)."""
+    entry: dict[str, Any] = {
+        "id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
+        "context_length": m.context_length, "architecture": m.architecture,
+        "quantization": m.quantization, "parameter_count": m.parameter_count,
+        "size_bytes": m.size_bytes, "model_type": m.model_type,
+        "chat_template": m.chat_template, "capabilities": m.capabilities,
+        "loaded": m.loaded, "expires_at": m.expires_at,
+    }
+    if m.alias_of:
+        entry["alias_of"] = m.alias_of
+    known = catalog.by_filename(Path(m.path).name) if catalog and m.path and not m.alias_of else None
+    if known is not None:
+        entry["catalog_name"] = known.entry.name
+        entry["ollama_names"] = list(known.entry.aliases) if known.file == known.entry.file_for() else []
+    return entry
+
+
+def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
     router = APIRouter()
 
     @router.get("/health")
@@ -135,17 +158,7 @@ def build_router(engine: Engine) -> APIRouter:
 
     @router.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        data = []
-        for m in engine.models():
-            data.append({
-                "id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
-                # Frontier extensions: the Ollama layer reads these for /api/show and /api/tags.
-                "context_length": m.context_length, "architecture": m.architecture,
-                "quantization": m.quantization, "parameter_count": m.parameter_count,
-                "size_bytes": m.size_bytes, "model_type": m.model_type,
-                "chat_template": m.chat_template, "capabilities": m.capabilities,
-            })
-        return {"object": "list", "data": data}
+        return {"object": "list", "data": [model_entry(m, catalog) for m in engine.models()]}
 
     @router.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: wire.ChatCompletionRequest, request: Request) -> Any:

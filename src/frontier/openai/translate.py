@@ -82,6 +82,7 @@ def to_generation_request(req: wire.ChatCompletionRequest) -> GenerationRequest:
         tool_choice="none" if choice == "none" else ("auto" if choice == "auto" else None),
         grammar=_grammar(req.response_format),
         reasoning_effort=None if effort is None else ("off" if effort == "none" else effort),
+        keep_alive=req.keep_alive,
     )
 
 
@@ -99,6 +100,7 @@ def completion_to_generation_request(req: wire.CompletionRequest) -> GenerationR
         model=req.model,
         prompt=prompts[0],
         params=_sampling(req, req.max_tokens, req.logprobs is not None, req.logprobs or None),
+        keep_alive=req.keep_alive,
     )
 
 

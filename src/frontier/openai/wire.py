@@ -107,6 +107,9 @@ class _Sampling(_Request):
     repetition_penalty: float | None = Field(None, gt=0)
     n: int = Field(1, ge=1, le=8)
     ignore_eos: bool = False  # vLLM's extension: keep generating past end-of-sequence up to max_tokens
+    # Frontier extension (Ollama's keep_alive, in seconds): how long the model stays loaded once idle;
+    # negative = until evicted, 0 = unload when this request ends.
+    keep_alive: float | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
 

@@ -1,0 +1,98 @@
+"""Frontier's model-management extension of the server (`/frontier/models/...`): load, unload, pull, delete,
+copy. The Ollama layer maps `/api/pull`, `/api/delete`, `/api/copy` and keep_alive onto these; any client may
+call them. Errors are OpenAI error objects like the rest of this server; a pull that fails after its stream
+began ends with an `{"error": ...}` line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from frontier.engine.pool import EnginePool
+from frontier.errors import InvalidRequestError
+from frontier.models.aliases import check_alias, update_aliases
+from frontier.models.catalog import Catalog
+from frontier.models.pull import plan_pull, pull_events
+from frontier.models.registry import remove_model
+
+
+class LoadRequest(BaseModel):
+    model: str = Field(min_length=1)
+    keep_alive: float | None = None  # seconds; negative = until evicted
+
+
+class ModelRequest(BaseModel):
+    model: str = Field(min_length=1)
+
+
+class PullRequest(BaseModel):
+    model: str = Field(min_length=1, description="catalog or Ollama name, file name, hf.co/owner/repo, or URL")
+    insecure: bool = False  # allow plain-HTTP sources that are not on loopback
+
+
+class CopyRequest(BaseModel):
+    source: str = Field(min_length=1)
+    destination: str = Field(min_length=1)
+
+
+def _ndjson(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async def encode() -> AsyncIterator[bytes]:
+        async for line in lines:
+            yield json.dumps(line, separators=(",", ":")).encode() + b"\n"
+
+    return encode()
+
+
+def build_registry_router(pool: EnginePool, catalog: Catalog) -> APIRouter:
+    router = APIRouter(prefix="/frontier/models", tags=["model management (Frontier extension)"])
+    models_path = pool.registry.models_path
+
+    @router.post("/load")
+    async def load(body: LoadRequest) -> dict[str, Any]:
+        info = await pool.ensure_loaded(body.model, body.keep_alive)
+        return {"model": body.model, "id": info.id, "loaded": True, "expires_at": info.expires_at}
+
+    @router.post("/unload")
+    async def unload(body: ModelRequest) -> dict[str, Any]:
+        return {"model": body.model, "unloaded": await pool.unload(body.model)}
+
+    @router.post("/pull", response_model=None)
+    async def pull(body: PullRequest) -> StreamingResponse:
+        # Planned before the first byte: an unknown name or a refused source is a real 4xx, not a stream line.
+        plan = await asyncio.to_thread(plan_pull, body.model, catalog, models_path, insecure=body.insecure)
+        return StreamingResponse(_ndjson(pull_events(plan)), media_type="application/x-ndjson")
+
+    @router.post("/delete")
+    async def delete(body: ModelRequest) -> dict[str, Any]:
+        aliases = pool.registry.aliases()
+        if body.model not in aliases:
+            spec = pool.registry.resolve(body.model)
+            if spec == pool.registry.configured:
+                # The configured model is MISTRAL_MODEL_ID: deleting it would break the next start.
+                raise InvalidRequestError(
+                    f"{body.model} is the configured model (MISTRAL_MODEL_ID); configure another one first",
+                    param="model", code="model_in_use",
+                )
+            await pool.forget(spec.id)
+        removed = await asyncio.to_thread(remove_model, models_path, body.model)
+        return {"model": body.model, "deleted": removed}
+
+    @router.post("/copy")
+    async def copy(body: CopyRequest) -> dict[str, Any]:
+        destination = check_alias(body.destination)
+        spec = pool.registry.resolve(body.source)
+        if any(s.id == destination for s, _ in pool.registry.entries()):
+            raise InvalidRequestError(f"a model named {destination!r} already exists", param="destination",
+                                      code="model_exists")
+        await asyncio.to_thread(update_aliases, models_path, lambda table: table.__setitem__(destination, spec.id))
+        return {"source": body.source, "destination": destination, "id": spec.id}
+
+    return router
+
