@@ -7,18 +7,35 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
 
 from frontier import __version__
 from frontier.engine.protocol import Engine
 from frontier.errors import ModelLoadError
+from frontier.metrics import (
+    EngineMetrics,
+    MeteredEngine,
+    ObservabilityMiddleware,
+    ServiceMetrics,
+    metrics_response,
+    new_registry,
+    take_snapshot,
+)
 from frontier.openai import errors
 from frontier.openai.routes import build_router
 
 log = logging.getLogger("frontier.server")
 
 
-def create_app(engine: Engine, *, load_on_start: bool = True) -> FastAPI:
+def create_app(
+    engine: Engine, *, load_on_start: bool = True, registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """`registry` receives this app's metrics (a fresh one by default: apps never share the global one)."""
+    registry = registry or new_registry()
+    service_metrics, engine_metrics = ServiceMetrics(registry), EngineMetrics(registry)
+    metered = MeteredEngine(engine)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if load_on_start:
@@ -43,6 +60,13 @@ def create_app(engine: Engine, *, load_on_start: bool = True) -> FastAPI:
         log.exception("internal error")
         return JSONResponse(errors.error_body(f"internal error: {type(exc).__name__}", "server_error"), 500)
 
-    app.include_router(build_router(engine))
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        engine_metrics.update(await take_snapshot(engine))
+        return metrics_response(registry)
+
+    app.include_router(build_router(metered))
+    app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
     app.state.engine = engine
+    app.state.metrics_registry = registry
     return app
