@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from tests.conftest import DEFAULT_MODEL
+from tests.metrics.stack import Stack, scrape, value
 
 import ollama
 import openai
-from conftest import Stack, scrape, value
 
 CHAT = "/v1/chat/completions"
 OLLAMA_MODEL = "smollm2:135m"
