@@ -18,6 +18,7 @@ from frontier.errors import ConfigError
 ModelType = Literal["plain", "gguf", "lora", "x-lora", "toml"]
 Device = Literal["auto", "cpu", "cuda", "metal"]
 LogLevel = Literal["trace", "debug", "info", "warning", "error", "critical"]
+LogFormat = Literal["text", "json"]
 
 # ISQ names mistral.rs 0.9.5 accepts (lower-cased); llama.cpp-style K-quant names such as q5_k_m are
 # accepted too and mapped onto the engine's K type of the same width (the _s/_m mix is a GGUF-file notion).
@@ -114,7 +115,12 @@ class Settings(BaseSettings):
     )
     proxy_log_level: LogLevel = Field("info", description="Log level of the Ollama-compatible layer.")
 
-    @field_validator("mistral_log_level", "proxy_log_level", mode="before")
+    # --- observability ----------------------------------------------------------------------------
+    frontier_log_format: LogFormat = Field(
+        "text", description="Log format of the server and the layer: text (a terminal) or json (one object a line)."
+    )
+
+    @field_validator("mistral_log_level", "proxy_log_level", "frontier_log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

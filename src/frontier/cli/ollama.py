@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 from rich.console import Console
 
 from frontier.config import load_settings
 from frontier.errors import ConfigError
+from frontier.logs import configure_logging
 
 console = Console(stderr=True)
 check_app = typer.Typer(no_args_is_help=True, help="Check a running stack the way real clients use it.")
-
-
-def _python_level(level: str) -> int:
-    return logging.DEBUG if level == "trace" else getattr(logging, level.upper(), logging.INFO)
 
 
 def proxy(
@@ -36,7 +31,7 @@ def proxy(
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(2) from None
     level = settings.proxy_log_level
-    logging.basicConfig(level=_python_level(level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level, settings.frontier_log_format)
     console.print(
         f"Ollama layer on http://{settings.ollama_api_host}:{settings.ollama_api_port} -> {settings.upstream_url}"
     )
@@ -47,7 +42,9 @@ def proxy(
         host=settings.ollama_api_host,
         port=settings.ollama_api_port,
         log_level=level,
-        access_log=level in ("debug", "trace"),
+        # Frontier's middleware writes the access line; its handler formats uvicorn's lines (log_config=None).
+        access_log=False,
+        log_config=None,
     )
 
 

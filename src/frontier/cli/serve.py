@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -13,17 +12,9 @@ from frontier.config import Settings, load_settings
 from frontier.engine.device import choose_device, detect_hardware
 from frontier.engine.report import setting_effects
 from frontier.errors import ConfigError, DownloadError
+from frontier.logs import configure_logging
 
 console = Console(stderr=True)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO) if level != "trace" else logging.DEBUG,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # mistral.rs logs through Rust's tracing; RUST_LOG sets its level.
-    os.environ.setdefault("RUST_LOG", {"warning": "warn", "critical": "error"}.get(level, level))
 
 
 def print_startup_report(settings: Settings) -> None:
@@ -47,7 +38,7 @@ def serve(
     except ConfigError as exc:
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(2) from None
-    configure_logging(settings.mistral_log_level)
+    configure_logging(settings.mistral_log_level, settings.frontier_log_format)
     print_startup_report(settings)
     try:
         ensure_model(settings)
@@ -66,7 +57,9 @@ def serve(
     # uvicorn's own info lines (one per start) add nothing to Frontier's start-up report.
     uvicorn_level = "warning" if settings.mistral_log_level == "info" else settings.mistral_log_level
     uvicorn.run(app, host=settings.mistral_host, port=settings.mistral_api_port, log_level=uvicorn_level,
-                access_log=False,
+                # Frontier's middleware writes the access line (with route, tokens, request id) and
+                # Frontier's handler formats uvicorn's own lines: log_config=None keeps uvicorn's off.
+                access_log=False, log_config=None,
                 # Bounded drain on SIGTERM: long generations must not keep a stopping server alive forever.
                 timeout_graceful_shutdown=30)
     sys.exit(0)

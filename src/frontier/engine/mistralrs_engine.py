@@ -135,6 +135,7 @@ class MistralRsEngine:
             capabilities=["completion", "tools"],
             loaded=True,
             loaded_at=time.time(),
+            load_seconds=self.load_seconds,
         )
         log.info(
             "loaded %s (%s, %s) in %.1fs; context %d tokens; ISQ %s",

@@ -114,6 +114,7 @@ class ModelInfo:
     capabilities: list[str] = field(default_factory=list)
     loaded: bool = False
     loaded_at: float | None = None  # unix time
+    load_seconds: float = 0.0  # how long loading took
     expires_at: float | None = None  # unix time an idle model unloads; None = kept until evicted
     alias_of: str | None = None
 

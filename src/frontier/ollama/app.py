@@ -11,10 +11,22 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 
 from frontier.config import Settings, load_settings
 from frontier.errors import FrontierError, InvalidRequestError, ModelNotFoundError, OverloadedError
+from frontier.metrics import (
+    ObservabilityMiddleware,
+    ServiceMetrics,
+    UpstreamMetrics,
+    current_record,
+    instrument_client,
+    metered_answer,
+    metrics_response,
+    new_registry,
+)
+from frontier.metrics.record import error_kind
 from frontier.ollama.clock import Stopwatch
 from frontier.ollama.layer import NotSupportedError, OllamaLayer, Stream
 from frontier.ollama.names import ModelMap
@@ -104,11 +116,17 @@ async def _read(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _handle(_: Request, exc: Exception) -> Response:
+async def _handle(request: Request, exc: Exception) -> Response:
+    record = current_record()
+    if record is not None and not isinstance(exc, HTTPException | ClientGone):
+        record.error_kind = error_kind(exc)
+    if isinstance(exc, UpstreamError):
+        request.app.state.upstream_metrics.count_fault(exc)
     return error_response(exc)
 
 
 def _render(answer: dict[str, Any] | Stream) -> Response:
+    answer = metered_answer(answer)
     if isinstance(answer, Stream):
         return ndjson_response(answer.lines, on_close=answer.aclose)
     return JSONResponse(answer)
@@ -120,11 +138,16 @@ def create_app(
     *,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The Ollama-compatible app in front of `settings.upstream_url`. `client` replaces the pooled
-    upstream client (tests); the app closes only a client it made."""
+    upstream client (tests); the app closes only a client it made. `registry` receives the app's metrics
+    (a fresh one by default)."""
     settings = settings or load_settings()
+    registry = registry or new_registry()
     upstream = Upstream(settings.upstream_url, client, timeout=timeout)
+    upstream_metrics = UpstreamMetrics(registry)
+    instrument_client(upstream.client, upstream_metrics)
     layer = OllamaLayer(upstream, ModelMap.load(settings.frontier_model_map))
 
     @asynccontextmanager
@@ -134,6 +157,14 @@ def create_app(
 
     app = FastAPI(title="Frontier Ollama layer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.layer = layer
+    app.state.upstream_metrics = upstream_metrics
+    app.state.metrics_registry = registry
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return metrics_response(registry)
+
+    app.add_middleware(ObservabilityMiddleware, metrics=ServiceMetrics(registry))
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     for kind in (FrontierError, ClientGone, HTTPException, Exception):
         app.add_exception_handler(kind, _handle)

@@ -7,12 +7,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
 
 from frontier import __version__
 from frontier.engine.pool import EnginePool
 from frontier.engine.protocol import Engine
 from frontier.errors import ModelLoadError
+from frontier.metrics import (
+    EngineMetrics,
+    MeteredEngine,
+    ObservabilityMiddleware,
+    ServiceMetrics,
+    metrics_response,
+    new_registry,
+    take_snapshot,
+)
 from frontier.models.catalog import Catalog, load_catalog
 from frontier.openai import errors
 from frontier.openai.registry_routes import build_registry_router
@@ -21,9 +31,17 @@ from frontier.openai.routes import build_router
 log = logging.getLogger("frontier.server")
 
 
-def create_app(engine: Engine, *, load_on_start: bool = True, catalog: Catalog | None = None) -> FastAPI:
+def create_app(
+    engine: Engine, *, load_on_start: bool = True, catalog: Catalog | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
     """The server app. With an EnginePool (what `frontier serve` builds) it also offers model management
-    (`/frontier/models/...`); `catalog` names what a pull may fetch (default: the built-in catalog)."""
+    (`/frontier/models/...`); `catalog` names what a pull may fetch (default: the built-in catalog).
+    `registry` receives this app's metrics (a fresh one by default: apps never share the global one)."""
+    registry = registry or new_registry()
+    service_metrics, engine_metrics = ServiceMetrics(registry), EngineMetrics(registry)
+    metered = MeteredEngine(engine)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if load_on_start:
@@ -48,9 +66,16 @@ def create_app(engine: Engine, *, load_on_start: bool = True, catalog: Catalog |
         log.exception("internal error")
         return JSONResponse(errors.error_body(f"internal error: {type(exc).__name__}", "server_error"), 500)
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        engine_metrics.update(await take_snapshot(engine))
+        return metrics_response(registry)
+
     catalog = catalog or load_catalog()
-    app.include_router(build_router(engine, catalog))
+    app.include_router(build_router(metered, catalog))
     if isinstance(engine, EnginePool):
         app.include_router(build_registry_router(engine, catalog))
+    app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
     app.state.engine = engine
+    app.state.metrics_registry = registry
     return app
