@@ -53,3 +53,11 @@ class RequestRecord:
         if len(self.chunk_times) < 2 or self.output_tokens < 2:
             return None
         return (self.chunk_times[-1] - self.chunk_times[0]) / (self.output_tokens - 1)
+
+    def as_dict(self, origin: float) -> dict[str, object]:
+        """JSON form; times in seconds, `start_s` relative to `origin` (the level's first request)."""
+        return {
+            "start_s": self.start - origin, "ttft_s": self.ttft, "e2e_s": self.e2e, "chunks": len(self.chunk_times),
+            "output_tokens": self.output_tokens, "prompt_tokens": self.prompt_tokens,
+            "token_source": self.token_source, "turn": self.turn, "cold": self.cold, "error": self.error,
+        }

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from frontier.bench.record import RequestRecord
 from frontier.bench.runner import Plan, TargetResult
 from frontier.bench.stats import Distribution, LevelStats, ratio
 
@@ -92,8 +93,9 @@ def print_report(console: Console, results: list[TargetResult], notes: list[str]
         console.print(f"[dim]note: {note}[/dim]")
 
 
-def _level_dict(lv: LevelStats) -> dict[str, Any]:
-    return lv.as_dict()
+def _level_dict(lv: LevelStats, records: list[RequestRecord]) -> dict[str, Any]:
+    origin = min((r.start for r in records), default=0.0)
+    return {**lv.as_dict(), "records": [r.as_dict(origin) for r in records]}
 
 
 def to_json(plan: Plan, results: list[TargetResult], prompt_lengths: str, notes: list[str]) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def to_json(plan: Plan, results: list[TargetResult], prompt_lengths: str, notes:
         "targets": [
             {
                 "name": r.name, "api": r.api, "url": r.url, "model": r.model, "ignore_eos": r.ignore_eos,
-                "levels": [_level_dict(lv) for lv in r.levels],
+                "levels": [_level_dict(lv, r.records.get(lv.concurrency, [])) for lv in r.levels],
                 "multi_turn": {str(level): [t.as_dict() for t in turns] for level, turns in r.turns.items()},
             }
             for r in results

@@ -60,34 +60,36 @@ def estimated_prompt(seed: int | str, target: int) -> Prompt:
     return Prompt(text, estimate_tokens(text), exact=False)
 
 
-async def exact_prompt(seed: int | str, target: int, count: TokenCount, max_calls: int = 24) -> Prompt:
-    """Grows or shrinks a seeded word sequence until the tokenizer counts exactly `target` tokens. When one
-    word would overshoot (it is several tokens), that word is dropped from the sequence and the next one
-    tried. Gives up after `max_calls` tokenizer calls with the closest length not above the target."""
+async def exact_prompt(seed: int | str, target: int, count: TokenCount, max_calls: int = 32) -> Prompt:
+    """Searches the word count of a seeded word sequence until the tokenizer counts exactly `target` tokens:
+    the next guess scales by the last measured tokens per word, kept between the longest prefix known to be
+    short and the shortest known to be long. When one word jumps over the target (it is several tokens), it is
+    dropped and the next word tried. Gives up after `max_calls` tokenizer calls with the closest prefix below."""
     if target < 1:
         raise ValueError("a prompt needs at least one token")
     words = word_stream(seed, 2 * target + 64)
+    short: tuple[int, Prompt] | None = None  # (word count, prompt) below the target
+    long_k: int | None = None  # word count known to be above the target
     k = max(1, round(target / ESTIMATED_TOKENS_PER_WORD))
-    best: Prompt | None = None
-    under: dict[int, int] = {}  # word count -> tokens, for counts below the target
     for _ in range(max_calls):
-        k = max(1, min(k, len(words)))
         text = " ".join(words[:k]).capitalize()
         tokens = await count(text)
         if tokens == target:
             return Prompt(text, tokens, exact=True)
         if tokens < target:
-            under[k] = tokens
-            if best is None or tokens > best.tokens:
-                best = Prompt(text, tokens, exact=False)
-            k += max(1, round((target - tokens) / ESTIMATED_TOKENS_PER_WORD))
+            short = (k, Prompt(text, tokens, exact=False))
         else:
-            if k - 1 in under:  # words[k-1] jumps over the target: try the next word in its place
-                del words[k - 1]
-                if len(words) < k:
-                    break
-                continue
-            k -= max(1, round((tokens - target) / ESTIMATED_TOKENS_PER_WORD))
-    if best is None:
+            long_k = k
+        guess = round(k * target / max(tokens, 1))
+        low = short[0] + 1 if short else 1
+        high = min(long_k - 1 if long_k is not None else len(words), len(words))
+        if low > high:
+            if short is None or long_k != short[0] + 1 or len(words) <= long_k:
+                break
+            del words[short[0]]  # this word jumps over the target: try the next one in its place
+            long_k, k = None, short[0] + 1
+            continue
+        k = min(max(guess, low), high)
+    if short is None:
         raise ValueError(f"could not build a prompt of {target} tokens")
-    return best
+    return short[1]
