@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,14 @@ def _api(value: str) -> clients.Api:
 async def _prompt_factory(http: httpx.AsyncClient, api: clients.Api, url: str, model: str,
                           tokenizer_url: str | None) -> tuple[PromptFactory, str]:
     """Exact lengths through `/tokenize` where the target (or --tokenizer-url) has it, else an estimate."""
-    token_url = tokenizer_url or url
-    # Frontier's Ollama layer serves no /tokenize, but the OpenAI server behind it does: --tokenizer-url.
-    if await clients.has_tokenize(http, token_url, model if tokenizer_url is None or api == "openai" else ""):
-        count = clients.tokenize_counter(http, token_url, model)
+    token_url, token_model = tokenizer_url or url, model
+    if tokenizer_url:
+        # Frontier's Ollama layer serves no /tokenize, but the OpenAI server behind it does; its model id is
+        # not the Ollama name, so ask it.
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            token_model = await clients.discover_model("openai", http, tokenizer_url)
+    if await clients.has_tokenize(http, token_url, token_model):
+        count = clients.tokenize_counter(http, token_url, token_model)
 
         async def exact(seed: str, tokens: int) -> workload.Prompt:
             return await workload.exact_prompt(seed, tokens, count)
