@@ -163,14 +163,13 @@ def recommend(f: Facts) -> list[Recommendation]:
             "change", "ENABLE_CUDA", fix,
             "an NVIDIA GPU is present but the engine runs on the CPU: " + (f.device.reason if not f.device.warnings
                                                                         else "; ".join(f.device.warnings))))
-    if dev == "cuda" and not s.mistral_use_flash_attention:
+    if dev in ("cuda", "metal"):
+        # Checked in src/frontier/engine/mistralrs_engine.py: the Runner is built without paged-attention or
+        # memory arguments, so these variables are reported, not applied, until the adapter passes them.
         out.append(Recommendation(
-            "consider", "MISTRAL_USE_FLASH_ATTENTION", "true",
-            "flash attention cuts attention time and memory on long prompts (CUDA wheels built with it)"))
-    if dev in ("cuda", "metal") and not s.mistral_enable_memory_pooling:
-        out.append(Recommendation(
-            "consider", "MISTRAL_ENABLE_MEMORY_POOLING", "true",
-            "the paged KV cache lets many concurrent streams share GPU memory (MISTRAL_MEMORY_FRACTION sizes it)"))
+            "info", "MISTRAL_MEMORY_FRACTION / MISTRAL_ENABLE_MEMORY_POOLING / MISTRAL_USE_FLASH_ATTENTION", "-",
+            "this version does not pass them to mistralrs.Runner: the KV cache and attention kernels follow the "
+            "engine build's defaults (flash attention is compiled into CUDA wheels, not switched at run time)"))
     if s.mistral_log_level in ("debug", "trace"):
         out.append(Recommendation(
             "change", "MISTRAL_LOG_LEVEL", "info", "debug/trace logging writes per-request and per-step lines"))
