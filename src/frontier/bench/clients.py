@@ -6,8 +6,9 @@ request (the error is recorded), so that a benchmark run survives a misbehaving 
   that runs compare; an endpoint that answers it with a 400 is retried once without it and the client
   remembers (`ignore_eos_supported`).
 - Ollama: `POST /api/chat` streamed as NDJSON, `options.num_predict` as the cap; counts from the final line's
-  `eval_count` / `prompt_eval_count`. Ollama's API has no ignore_eos, so answers may end early at the model's
-  end-of-sequence; the report's token counts are what was generated.
+  `eval_count` / `prompt_eval_count`. Ollama's API has no ignore_eos (`options.ignore_eos` is sent but is not
+  an Ollama option), so answers may end early at the model's end-of-sequence; the report's token counts are
+  what was generated.
 """
 
 from __future__ import annotations
@@ -69,9 +70,12 @@ class OpenAIChat:
                    cold: bool = False) -> tuple[RequestRecord, str]:
         record, text, status = await self._send(messages, max_tokens, turn, cold)
         if status == 400 and self.ignore_eos_supported is None:
-            # A strict server rejects the unknown field; measure without it rather than fail the run.
+            # A strict server rejects the unknown field; measure without it rather than fail the run. If the
+            # request fails without it too, the field was not the problem: keep asking for it.
             self.ignore_eos_supported = False
             record, text, status = await self._send(messages, max_tokens, turn, cold)
+            if status != 200:
+                self.ignore_eos_supported = None
         elif status == 200 and self.ignore_eos_supported is None:
             self.ignore_eos_supported = True
         return record, text
@@ -131,13 +135,19 @@ class OpenAIChat:
 class OllamaChat:
     api: Api = "ollama"
 
-    def __init__(self, client: httpx.AsyncClient, url: str, model: str, *, temperature: float = 0.0) -> None:
+    def __init__(self, client: httpx.AsyncClient, url: str, model: str, *, ignore_eos: bool = True,
+                 temperature: float = 0.0) -> None:
         self.client, self.url, self.model = client, url.rstrip("/"), model
         self.temperature = temperature
+        self.ignore_eos = ignore_eos
 
     def body(self, messages: list[Message], max_tokens: int) -> dict[str, Any]:
-        return {"model": self.model, "messages": messages, "stream": True,
-                "options": {"num_predict": max_tokens, "temperature": self.temperature}}
+        options: dict[str, Any] = {"num_predict": max_tokens, "temperature": self.temperature}
+        if self.ignore_eos:
+            # Not an Ollama option: Ollama and Frontier's layer ignore unknown options, so this is harmless and
+            # takes effect wherever a layer learns to pass it on as the upstream's ignore_eos.
+            options["ignore_eos"] = True
+        return {"model": self.model, "messages": messages, "stream": True, "options": options}
 
     async def chat(self, messages: list[Message], max_tokens: int, turn: int = 0,
                    cold: bool = False) -> tuple[RequestRecord, str]:
@@ -185,7 +195,7 @@ def make_client(api: Api, client: httpx.AsyncClient, url: str, model: str, *, ig
                 temperature: float = 0.0) -> ChatClient:
     if api == "openai":
         return OpenAIChat(client, url, model, ignore_eos=ignore_eos, temperature=temperature)
-    return OllamaChat(client, url, model, temperature=temperature)
+    return OllamaChat(client, url, model, ignore_eos=ignore_eos, temperature=temperature)
 
 
 async def discover_model(api: Api, client: httpx.AsyncClient, url: str) -> str:

@@ -37,9 +37,6 @@ class Plan:
     turn_tokens: int = 32
     pool: int = 256  # prompts built per target in duration mode
 
-    def requests_at(self, concurrency: int) -> int:
-        return self.requests if self.requests is not None else self.pool
-
 
 @dataclass(slots=True)
 class Job:
