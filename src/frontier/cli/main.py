@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from frontier.cli import bench as bench_cli
 from frontier.cli import models as models_cli
 from frontier.cli import ollama as ollama_cli
 from frontier.cli import run as run_cli
@@ -14,6 +15,10 @@ app.command("serve", help="Run the OpenAI-compatible server in the foreground.")
 app.command("run", help="Run the server and the Ollama layer in the foreground.")(run_cli.run)
 app.add_typer(models_cli.app, name="models", help="Model catalog, downloads and the local registry.")
 ollama_cli.register(app)
+app.command("bench", help="Benchmark an OpenAI- or Ollama-compatible endpoint.")(bench_cli.bench)
+app.command("perf-check", help="Platform, engine build and settings that decide speed; recommendations.")(
+    bench_cli.perf_check
+)
 
 if __name__ == "__main__":
     app()
