@@ -45,8 +45,15 @@ def test_options_map_onto_openai_fields(options: dict[str, Any] | None, expected
 
 
 def test_non_openai_samplers_go_only_to_an_upstream_with_extensions() -> None:
-    sampling = parse_options({"top_k": 40, "min_p": 0.1, "repeat_penalty": 1.2, "temperature": 0.5})
+    sampling = parse_options({"top_k": 40, "min_p": 0.1, "repeat_penalty": 1.2, "temperature": 0.5,
+                              "ignore_eos": True})
     assert to_openai_sampling(sampling, extensions=False) == {"temperature": 0.5}
+    assert to_openai_sampling(sampling, extensions=True)["ignore_eos"] is True
+
+
+def test_ignore_eos_must_be_a_boolean() -> None:
+    with pytest.raises(InvalidRequestError):
+        parse_options({"ignore_eos": "yes"})
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ _INTS = ("num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "mirostat"
 _FLOATS = ("top_p", "min_p", "typical_p", "temperature", "repeat_penalty", "presence_penalty",
            "frequency_penalty", "mirostat_tau", "mirostat_eta", "tfs_z")
 _BOOLS = ("penalize_newline", "numa", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mmap",
-          "use_mlock", "embedding_only")
+          "use_mlock", "embedding_only", "ignore_eos")
 # Accepted and deliberately ignored: load-time settings the upstream owns, and samplers it does not have.
 IGNORED = frozenset(("num_keep", "repeat_last_n", "mirostat", "mirostat_tau", "mirostat_eta", "tfs_z",
                      "typical_p", "penalize_newline", "numa", "num_batch", "num_gpu", "main_gpu",
@@ -55,6 +55,7 @@ class Sampling:
     frequency_penalty: float | None = None
     repetition_penalty: float | None = None
     num_ctx: int | None = None
+    ignore_eos: bool = False  # a Frontier/vLLM extension: generate exactly num_predict tokens (benchmarks)
 
 
 def _check(key: str, value: Any) -> Any:
@@ -96,6 +97,7 @@ def parse_options(raw: Mapping[str, Any] | None) -> Sampling:
         frequency_penalty=values.get("frequency_penalty"),
         repetition_penalty=values.get("repeat_penalty"),
         num_ctx=values.get("num_ctx") if values.get("num_ctx", 0) > 0 else None,
+        ignore_eos=bool(values.get("ignore_eos", False)),
     )
 
 
@@ -121,5 +123,6 @@ def to_openai_sampling(sampling: Sampling, *, extensions: bool) -> dict[str, Any
             "top_k": sampling.top_k,
             "min_p": sampling.min_p,
             "repetition_penalty": sampling.repetition_penalty,
+            "ignore_eos": sampling.ignore_eos or None,
         }
     return {key: value for key, value in params.items() if value is not None}
