@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     )
     proxy_log_level: LogLevel = Field("info", description="Log level of the Ollama-compatible layer.")
 
+    # --- running the stack (frontier start / stop / status) ---------------------------------------
+    frontier_state_dir: Path = Field(
+        Path(".frontier"), description="Folder for the pid and log files of `frontier start` (relative: to the cwd)."
+    )
+
     @field_validator("mistral_log_level", "proxy_log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:

@@ -8,12 +8,14 @@ from frontier.cli import models as models_cli
 from frontier.cli import ollama as ollama_cli
 from frontier.cli import run as run_cli
 from frontier.cli import serve as serve_cli
+from frontier.cli import service as service_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Frontier: self-hosted LLM serving stack.")
 app.command("serve", help="Run the OpenAI-compatible server in the foreground.")(serve_cli.serve)
 app.command("run", help="Run the server and the Ollama layer in the foreground.")(run_cli.run)
 app.add_typer(models_cli.app, name="models", help="Model catalog, downloads and the local registry.")
 ollama_cli.register(app)
+service_cli.register(app)
 
 if __name__ == "__main__":
     app()
