@@ -155,6 +155,22 @@ def test_a_taken_port_is_refused_with_its_holder_and_nothing_starts(stack: Stack
     assert not (tmp_path / "state" / "server.pid").exists() and not (tmp_path / "state" / "proxy.pid").exists()
 
 
+def test_start_with_a_missing_model_fails_fast_with_the_reason_and_leaves_nothing_running(
+    stack: Stack, tmp_path: Path
+) -> None:
+    env = {**stack.env, "MISTRAL_MODEL_ID": "absent.gguf", "MISTRAL_API_PORT": str(free_port()),
+           "OLLAMA_API_PORT": str(free_port()), "FRONTIER_STATE_DIR": str(tmp_path / "state")}
+    state = StateDir(tmp_path / "state")
+    try:
+        result = subprocess.run([sys.executable, "-m", "frontier", "start", "--timeout", "200"], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=240)
+        assert result.returncode == 1
+        assert "unhealthy: 503: model 'absent.gguf' not found" in result.stderr
+        assert not state.pid_file("server").exists() and not state.pid_file("proxy").exists()
+    finally:
+        _kill_leftovers(state)
+
+
 def test_stop_lets_an_in_flight_request_finish_then_frees_the_ports(stack: Stack) -> None:
     url = f"http://127.0.0.1:{stack.api}"
     server_pid = stack.pid("server")
