@@ -155,17 +155,25 @@ def test_a_taken_port_is_refused_with_its_holder_and_nothing_starts(stack: Stack
     assert not (tmp_path / "state" / "server.pid").exists() and not (tmp_path / "state" / "proxy.pid").exists()
 
 
-def test_start_with_a_missing_model_fails_fast_with_the_reason_and_leaves_nothing_running(
-    stack: Stack, tmp_path: Path
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        ({"MISTRAL_MODEL_ID": "absent.gguf"}, "unhealthy: 503: model 'absent.gguf' not found"),
+        # A model over MISTRAL_MEMORY_LIMIT is refused at load with the reason, not left to the OOM killer.
+        ({"MISTRAL_MEMORY_LIMIT": "50M", "MISTRAL_MEMORY_RESERVATION": "10M"}, "over MISTRAL_MEMORY_LIMIT=50M"),
+    ],
+)
+def test_start_that_cannot_load_the_model_fails_fast_with_the_reason_and_leaves_nothing_running(
+    stack: Stack, tmp_path: Path, setting: dict[str, str], reason: str
 ) -> None:
-    env = {**stack.env, "MISTRAL_MODEL_ID": "absent.gguf", "MISTRAL_API_PORT": str(free_port()),
+    env = {**stack.env, **setting, "MISTRAL_API_PORT": str(free_port()),
            "OLLAMA_API_PORT": str(free_port()), "FRONTIER_STATE_DIR": str(tmp_path / "state")}
     state = StateDir(tmp_path / "state")
     try:
         result = subprocess.run([sys.executable, "-m", "frontier", "start", "--timeout", "200"], cwd=tmp_path,
                                 env=env, capture_output=True, text=True, timeout=240)
         assert result.returncode == 1
-        assert "unhealthy: 503: model 'absent.gguf' not found" in result.stderr
+        assert reason in result.stderr
         assert not state.pid_file("server").exists() and not state.pid_file("proxy").exists()
     finally:
         _kill_leftovers(state)
@@ -233,3 +241,23 @@ def test_a_pid_file_naming_a_reused_pid_is_stale_not_signalled(tmp_path: Path) -
     assert not state.pid_file("server").exists()
     (tmp_path / "proxy.pid").write_text(json.dumps({"pid": "garbage"}))
     assert stop_service(state, "proxy") == "not running"
+
+
+def test_logs_follow_prints_lines_as_they_are_written(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "state")
+    state.root.mkdir()
+    state.log_file("server").write_text("first line\n")
+    env = {**os.environ, "FRONTIER_STATE_DIR": str(state.root)}
+    proc = subprocess.Popen([sys.executable, "-m", "frontier", "logs", "-f", "server"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "first line\n"
+        with state.log_file("server").open("a") as log:
+            log.write("written later\n")
+        assert proc.stdout.readline() == "written later\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout:
+            proc.stdout.close()
