@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         "text", description="Log format of the server and the layer: text (a terminal) or json (one object a line)."
     )
 
+    # --- running the stack (frontier start / stop / status) ---------------------------------------
+    frontier_state_dir: Path = Field(
+        Path(".frontier"), description="Folder for the pid and log files of `frontier start` (relative: to the cwd)."
+    )
+
     @field_validator("mistral_log_level", "proxy_log_level", "frontier_log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:

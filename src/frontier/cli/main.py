@@ -9,6 +9,7 @@ from frontier.cli import models as models_cli
 from frontier.cli import ollama as ollama_cli
 from frontier.cli import run as run_cli
 from frontier.cli import serve as serve_cli
+from frontier.cli import service as service_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Frontier: self-hosted LLM serving stack.")
 app.command("serve", help="Run the OpenAI-compatible server in the foreground.")(serve_cli.serve)
@@ -19,6 +20,7 @@ app.command("bench", help="Benchmark an OpenAI- or Ollama-compatible endpoint.")
 app.command("perf-check", help="Platform, engine build and settings that decide speed; recommendations.")(
     bench_cli.perf_check
 )
+service_cli.register(app)
 
 if __name__ == "__main__":
     app()

@@ -149,7 +149,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
     @router.get("/health")
     async def health() -> JSONResponse:
         h = await engine.health()
-        models = [m.id for m in engine.models()]
+        models = [m.id for m in engine.models() if m.loaded and not m.alias_of]  # loaded now
         body = {"status": "ok" if h.ok else "unavailable", "models": models, "device": h.device,
                 "in_flight": h.in_flight, "queued": h.queued}
         if not h.ok:
