@@ -92,7 +92,7 @@ def _common_kwargs(req: GenerationRequest, model_id: str, max_tokens: int) -> di
         "presence_penalty": p.presence_penalty,
         "frequency_penalty": p.frequency_penalty,
         "repetition_penalty": p.repetition_penalty,
-        "stop_seqs": list(p.stop) or None,
+        "stop_seqs": engine_stops(p.stop),
         "ignore_eos": p.ignore_eos,
     }
     if req.grammar is not None:
@@ -152,3 +152,18 @@ def from_completion(response: Any, index: int) -> Delta:
         finish_reason=_FINISH.get(choice.finish_reason, "stop"),  # type: ignore[arg-type]
         usage=_usage(response.usage),
     )
+
+
+def engine_stops(stops: list[str]) -> list[str] | None:
+    """The stop strings to hand mistral.rs, each also with a leading space.
+
+    mistral.rs 0.9.5 matches a stop string that is one token as that token's id: "They" (token 6090) never
+    stops a text where the word arrives as " They" (another token), so a word from the middle of an answer
+    did not stop it. The space-prefixed twin is the token the word has mid-text; both are sent.
+    """
+    out: list[str] = []
+    for stop in stops:
+        for variant in (stop, " " + stop if stop[:1].strip() else ""):
+            if variant and variant not in out:
+                out.append(variant)
+    return out or None
