@@ -116,8 +116,14 @@ class EnginePool:
             in_flight=sum(h.in_flight for h in healths), queued=sum(h.queued for h in healths),
         )
 
+    def _resolve(self, name: str) -> ModelSpec:
+        """A loaded model by its id without touching the disk (the per-request path); else the registry,
+        which lists the folder and reads the aliases."""
+        loaded = self._loaded.get(name)
+        return loaded.spec if loaded is not None else self.registry.resolve(name)
+
     async def tokenize(self, model: str, text: str) -> list[int]:
-        spec = self.registry.resolve(model)
+        spec = self._resolve(model)
         loaded = await self._acquire(spec, None)
         try:
             return await loaded.engine.tokenize(spec.id, text)
@@ -126,7 +132,7 @@ class EnginePool:
 
     # --- generation ---------------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
-        spec = self.registry.resolve(request.model)
+        spec = self._resolve(request.model)
         loaded = await self._acquire(spec, request.keep_alive)
         try:
             async for delta in loaded.engine.generate(replace(request, model=spec.id)):
