@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, stop_process
 
 MONITORING = REPO / "deploy" / "monitoring"
 
@@ -89,9 +89,4 @@ class Prometheus:
         return seen
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, free_port, stop_process
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -29,12 +29,7 @@ class ProxyProcess:
         return json_lines(self.log_path)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 @dataclass
