@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Extras installed: the llama.cpp engine is compiled from source by pip on first install (a few minutes);
+# `make run EXTRAS=test` skips it (mistral.rs then serves everything).
+EXTRAS ?= test,llamacpp
+# llama.cpp build flags: optimise for this CPU, skip the multimodal library Frontier does not use.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON
 
 .PHONY: run test install model lint unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -136,6 +136,7 @@ class MistralRsEngine:
             loaded=True,
             loaded_at=time.time(),
             load_seconds=self.load_seconds,
+            engine=self.name,
         )
         log.info(
             "loaded %s (%s, %s) in %.1fs; context %d tokens; ISQ %s",

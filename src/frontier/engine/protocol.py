@@ -78,6 +78,7 @@ class Usage:
     completion_tokens: int = 0
     prompt_seconds: float = 0.0
     completion_seconds: float = 0.0
+    cached_tokens: int = 0  # prompt tokens whose KV came from the prefix cache (not prefilled again)
 
     @property
     def total_tokens(self) -> int:
@@ -117,6 +118,7 @@ class ModelInfo:
     load_seconds: float = 0.0  # how long loading took
     expires_at: float | None = None  # unix time an idle model unloads; None = kept until evicted
     alias_of: str | None = None
+    engine: str = ""  # the engine serving it once loaded: mistralrs | llamacpp
 
 
 @dataclass(slots=True)

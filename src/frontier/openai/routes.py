@@ -134,6 +134,8 @@ def model_entry(m: ModelInfo, catalog: Catalog | None) -> dict[str, Any]:
         "chat_template": m.chat_template, "capabilities": m.capabilities,
         "loaded": m.loaded, "expires_at": m.expires_at,
     }
+    if m.engine:
+        entry["engine"] = m.engine
     if m.alias_of:
         entry["alias_of"] = m.alias_of
     known = catalog.by_filename(Path(m.path).name) if catalog and m.path and not m.alias_of else None

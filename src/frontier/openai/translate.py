@@ -113,6 +113,8 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
         # Frontier extension: the engine's own timings (the Ollama layer reports them as nanosecond durations).
         "prompt_seconds": round(usage.prompt_seconds, 6),
         "completion_seconds": round(usage.completion_seconds, 6),
+        # OpenAI's field: prompt tokens served from the prefix cache (engines that report it; else 0).
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
     }
 
 

@@ -1,0 +1,295 @@
+"""The llama.cpp adapter behind the Engine protocol: one GGUF model, one context, continuous batching.
+
+The C calls all happen on the scheduler thread (llamacpp_scheduler.py); this side templates and tokenizes
+the request, checks it against the context, submits one job per choice and turns the scheduler's Deltas into
+the stream the HTTP layers expect. Closing the stream (client gone) cancels the jobs, which frees their slots
+at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from frontier.config import Settings
+from frontier.engine import chat_template, tool_calls
+from frontier.engine.device import DeviceChoice
+from frontier.engine.llamacpp_native import Context, Model, SamplerConfig
+from frontier.engine.llamacpp_scheduler import Job, Scheduler
+from frontier.engine.mistralrs_convert import to_engine_messages
+from frontier.engine.protocol import Delta, EngineHealth, GenerationRequest, ModelInfo, Usage
+from frontier.errors import (
+    ContextLengthError,
+    EngineUnavailableError,
+    InvalidRequestError,
+    ModelLoadError,
+    ModelNotFoundError,
+)
+from frontier.models.inspect import read_meta
+from frontier.models.registry import ModelSpec
+
+log = logging.getLogger("frontier.engine")
+
+# The KV pool holds every running sequence; by default room for all slots at the model's context, capped so
+# a small model with many slots does not reserve gigabytes up front. One request can still use a whole context.
+_KV_POOL_CAP = 16384
+_BATCH_TOKENS = 512  # tokens decoded per step at most (generating tokens + prompt chunks)
+
+
+def thread_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+class LlamaCppEngine:
+    name = "llamacpp"
+
+    def __init__(self, settings: Settings, device: DeviceChoice, spec: ModelSpec) -> None:
+        self._settings = settings
+        self._device = device
+        self.spec = spec
+        self._slots = settings.mistral_max_batch_size if settings.mistral_enable_continuous_batching else 1
+        self._model: Model | None = None
+        self._ctx: Context | None = None
+        self._scheduler: Scheduler | None = None
+        self._info: ModelInfo | None = None
+        self._load_error = ""
+        self._bos = self._eos = ""
+        self.load_seconds = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    async def load(self) -> None:
+        try:
+            await asyncio.to_thread(self._load_sync)
+        except ModelLoadError as exc:
+            self._load_error = str(exc)
+            raise
+
+    def _load_sync(self) -> None:
+        s, spec = self._settings, self.spec
+        if spec.model_type != "gguf":
+            raise ModelLoadError(f"the llama.cpp engine serves GGUF files only, not {spec.model_type} models")
+        if not spec.path.is_file():
+            raise ModelLoadError(f"model {spec.id!r} not found at {spec.path}")
+        meta = read_meta(spec.path)
+        if meta.size_bytes > s.memory_limit_bytes:
+            raise ModelLoadError(
+                f"model {spec.path.name} needs at least {meta.size_bytes / 2**30:.1f} GiB, over "
+                f"MISTRAL_MEMORY_LIMIT={s.mistral_memory_limit}"
+            )
+        started = time.monotonic()
+        gpu_layers = 999 if self._device.device in ("cuda", "metal") else 0
+        model = Model(spec.path, n_gpu_layers=gpu_layers)
+        ctx_len = min(c for c in (model.n_ctx_train, meta.context_length, s.mistral_max_seq_len) if c > 0)
+        pool = max(ctx_len, min(ctx_len * self._slots, _KV_POOL_CAP))
+        try:
+            ctx = Context(model, n_ctx=pool, n_seq=self._slots, n_batch=_BATCH_TOKENS, n_threads=thread_count())
+        except ModelLoadError:
+            model.close()
+            raise
+        self._model, self._ctx = model, ctx
+        self._bos, self._eos = model.bos_text(), model.eos_text()
+        self._scheduler = Scheduler(model, ctx, self._slots, reuse_prefixes=s.mistral_prefix_cache_n > 0)
+        self.load_seconds = time.monotonic() - started
+        template = meta.chat_template
+        self._info = ModelInfo(
+            id=spec.id, created=int(spec.path.stat().st_mtime), context_length=ctx_len,
+            architecture=meta.architecture, model_type="gguf", quantization=meta.quantization,
+            parameter_count=meta.parameter_count, path=str(spec.path), chat_template=template,
+            size_bytes=meta.size_bytes, capabilities=["completion", "tools"], loaded=True,
+            loaded_at=time.time(), load_seconds=self.load_seconds, engine=self.name,
+        )
+        log.info(
+            "loaded %s on llama.cpp in %.1fs; context %d tokens per request, %d KV cells for %d sequences, "
+            "%d threads", spec.id, self.load_seconds, ctx_len, ctx.n_ctx, self._slots, thread_count(),
+        )
+
+    async def close(self) -> None:
+        scheduler, ctx, model = self._scheduler, self._ctx, self._model
+        self._scheduler = None
+        if scheduler is not None:
+            await asyncio.to_thread(scheduler.close)
+        if ctx is not None:
+            ctx.close()
+        if model is not None:
+            model.close()
+        self._ctx = self._model = None
+
+    # --- queries ------------------------------------------------------------------------------------
+    def models(self) -> list[ModelInfo]:
+        return [self._info] if self._info else []
+
+    @property
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            raise EngineUnavailableError(f"no model is loaded: {self._load_error or 'still loading'}")
+        return self._info
+
+    async def health(self) -> EngineHealth:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return EngineHealth(ok=False, reason=self._load_error or "model not loaded", device=self._device.device)
+        if scheduler.failed:
+            return EngineHealth(ok=False, reason=scheduler.failed, device=self._device.device)
+        return EngineHealth(ok=True, device=self._device.device, in_flight=scheduler.active,
+                            queued=scheduler.waiting)
+
+    async def tokenize(self, model: str, text: str) -> list[int]:
+        self._resolve(model)
+        return self._loaded_model().tokenize(text, add_special=False, parse_special=False)
+
+    def _loaded_model(self) -> Model:
+        if self._model is None:
+            raise EngineUnavailableError("no model is loaded")
+        return self._model
+
+    def _resolve(self, model: str) -> ModelInfo:
+        info = self.info
+        if model != info.id:
+            raise ModelNotFoundError(model)
+        return info
+
+    # --- generation ---------------------------------------------------------------------------------
+    def _prompt_tokens(self, req: GenerationRequest, tools: bool) -> list[int]:
+        model = self._loaded_model()
+        if req.prompt is not None:
+            return model.tokenize(req.prompt, add_special=model.add_bos, parse_special=False)
+        messages: list[dict[str, Any]] = list(to_engine_messages(req.messages or []))
+        template = self.info.chat_template
+        if tools and req.tools and not tool_calls.template_knows_tools(template):
+            messages = tool_calls.with_tools(messages, req.tools)
+        text = chat_template.render(
+            template, messages, bos=self._bos, eos=self._eos,
+            tools=req.tools if tools else None, enable_thinking=req.enable_thinking,
+        )
+        add_bos = model.add_bos and not (self._bos and text.startswith(self._bos))
+        return model.tokenize(text, add_special=add_bos, parse_special=True)
+
+    @staticmethod
+    def _budget(req: GenerationRequest, prompt: int, ctx: int) -> int:
+        if prompt >= ctx:
+            raise ContextLengthError(
+                f"This model's maximum context length is {ctx} tokens; the prompt has {prompt} tokens."
+            )
+        wanted = req.params.max_tokens
+        if wanted is None:
+            return ctx - prompt
+        if wanted > ctx - prompt:
+            raise ContextLengthError(
+                f"max_tokens={wanted} plus the prompt ({prompt} tokens) exceeds the context of {ctx} tokens",
+                param="max_tokens",
+            )
+        return wanted
+
+    def _sampling(self, req: GenerationRequest, index: int) -> SamplerConfig:
+        p = req.params
+        cfg = SamplerConfig()
+        if p.temperature is not None:
+            cfg.temperature = p.temperature
+        if p.top_k is not None:
+            cfg.top_k = p.top_k
+        if p.top_p is not None:
+            cfg.top_p = p.top_p
+        if p.min_p is not None:
+            cfg.min_p = p.min_p
+        cfg.repeat_penalty = p.repetition_penalty or 1.0
+        cfg.frequency_penalty = p.frequency_penalty or 0.0
+        cfg.presence_penalty = p.presence_penalty or 0.0
+        seed = p.seed if p.seed is not None else self._settings.mistral_seed
+        if seed is not None:
+            cfg.seed = seed + index
+        if p.ignore_eos:
+            cfg.banned_tokens = sorted(self._loaded_model().eog)
+        cfg.grammar = self._grammar(req)
+        return cfg
+
+    @staticmethod
+    def _grammar(req: GenerationRequest) -> str | None:
+        if req.grammar is None:
+            return None
+        if req.grammar.kind != "json_schema":
+            raise InvalidRequestError(
+                f"{req.grammar.kind} grammars are not supported by the llama.cpp engine; use a JSON schema",
+                param="response_format", code="unsupported_value",
+            )
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+        try:
+            return str(json_schema_to_gbnf(req.grammar.value))
+        except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
+            raise InvalidRequestError(f"this JSON schema cannot be turned into a grammar: {exc}",
+                                      param="response_format") from None
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        info = self._resolve(request.model)
+        if request.adapter:
+            raise InvalidRequestError("LoRA adapters are served by the mistral.rs engine only", param="adapter",
+                                      code="unsupported_value")
+        scheduler = self._scheduler
+        if scheduler is None:
+            raise EngineUnavailableError("no model is loaded")
+        use_tools = bool(request.tools) and request.tool_choice != "none" and request.prompt is None
+        prompt = await asyncio.to_thread(self._prompt_tokens, request, use_tools)
+        max_tokens = self._budget(request, len(prompt), info.context_length)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Delta | Exception] = asyncio.Queue()
+
+        def emit(item: Delta | Exception) -> None:
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody is listening any more
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        p = request.params
+        jobs = [
+            Job(prompt=prompt, max_tokens=max_tokens, sampling=self._sampling(request, i), emit=emit, index=i,
+                stops=list(p.stop), top_logprobs=(p.top_logprobs or 0) if p.logprobs else None)
+            for i in range(max(1, p.n))
+        ]
+        known = {str((t.get("function") or {}).get("name")) for t in request.tools or []}
+        held: dict[int, list[Delta]] = {}
+        try:
+            for job in jobs:
+                scheduler.submit(job)
+            usage, remaining = Usage(), len(jobs)
+            while remaining:
+                item = await queue.get()
+                if isinstance(item, Exception):
+                    raise item
+                if item.usage is not None:
+                    usage.prompt_tokens = item.usage.prompt_tokens
+                    usage.cached_tokens = max(usage.cached_tokens, item.usage.cached_tokens)
+                    usage.prompt_seconds = max(usage.prompt_seconds, item.usage.prompt_seconds)
+                    usage.completion_tokens += item.usage.completion_tokens
+                    usage.completion_seconds = max(usage.completion_seconds, item.usage.completion_seconds)
+                    item.usage = None
+                if item.finish_reason:
+                    remaining -= 1
+                if not use_tools:
+                    yield item
+                    continue
+                # With tools offered, a choice's text is held until it ends: only then is it known whether
+                # the model answered or called a tool.
+                held.setdefault(item.index, []).append(item)
+                if item.finish_reason:
+                    for delta in _resolve_tools(held.pop(item.index), known):
+                        yield delta
+            yield Delta(usage=usage)
+        finally:
+            for job in jobs:
+                job.cancelled.set()
+            scheduler.wake()
+
+
+def _resolve_tools(deltas: list[Delta], known: set[str]) -> list[Delta]:
+    text = "".join(d.text for d in deltas)
+    calls = tool_calls.parse(text, known) if text.strip() else []
+    last = deltas[-1]
+    if not calls:
+        return deltas
+    return [Delta(index=last.index, tool_calls=calls, finish_reason="tool_calls")]

@@ -1,0 +1,303 @@
+"""The slice of llama.cpp's C API (through `llama-cpp-python`'s ctypes bindings) the llama.cpp engine uses:
+a loaded model with its vocabulary, one context holding many sequences, a reusable multi-sequence batch and
+per-sequence sampler chains.
+
+Only the scheduler thread touches a `Context` after load; ctypes releases the GIL around each C call, so the
+event loop keeps running while a batch decodes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frontier.errors import ModelLoadError
+
+_BACKEND_LOCK = threading.Lock()
+_BACKEND_READY: list[bool] = []  # process-wide llama_backend_init, done once (the C library's own global)
+
+
+def _lib() -> Any:
+    # ggml's CPU threads meet at OpenMP barriers. Spinning there (libgomp's default) collapses throughput as soon
+    # as anything else wants the cores (measured under load: 6 tok/s spinning, 31 sleeping, 2 threads); the
+    # server, the layer and their clients share the cores, so waiting threads sleep unless the user says otherwise.
+    # Read by libgomp when it loads, so set before the first import.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import llama_cpp
+    except ImportError as exc:  # an optional extra: say how to get it
+        raise ModelLoadError(
+            "the llama.cpp engine needs llama-cpp-python: pip install 'frontier[llamacpp]'"
+        ) from exc
+    with _BACKEND_LOCK:
+        if not _BACKEND_READY:
+            llama_cpp.llama_backend_init()
+            _silence(llama_cpp)
+            _BACKEND_READY.append(True)
+    return llama_cpp
+
+
+def _silence(llama_cpp: Any) -> None:
+    """llama.cpp prints every tensor and KV entry at load; keep warnings and errors only (level >= 3)."""
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, _: ctypes.c_void_p) -> None:
+        if level >= 3:  # GGML_LOG_LEVEL_WARN
+            import logging
+
+            logging.getLogger("frontier.engine.llamacpp").debug(text.decode(errors="replace").rstrip())
+
+    _BACKEND_READY.append(callback)  # keep the callback alive as long as the process
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def available() -> bool:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def gpu_offload_supported() -> bool:
+    return bool(_lib().llama_supports_gpu_offload())
+
+
+@dataclass(slots=True)
+class SamplerConfig:
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    seed: int = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: random
+    grammar: str | None = None  # GBNF
+    banned_tokens: Sequence[int] = ()  # logit bias -inf (ignore_eos bans end-of-generation tokens)
+
+
+class Model:
+    """A GGUF loaded into memory, with its vocabulary."""
+
+    def __init__(self, path: Path, *, n_gpu_layers: int = 0) -> None:
+        self.lib = lib = _lib()
+        params = lib.llama_model_default_params()
+        params.n_gpu_layers = n_gpu_layers
+        self.ptr = lib.llama_model_load_from_file(str(path).encode(), params)
+        if not self.ptr:
+            raise ModelLoadError(f"llama.cpp could not load {path}")
+        self.vocab = lib.llama_model_get_vocab(self.ptr)
+        self.n_vocab = int(lib.llama_vocab_n_tokens(self.vocab))
+        self.n_ctx_train = int(lib.llama_model_n_ctx_train(self.ptr))
+        self.add_bos = bool(lib.llama_vocab_get_add_bos(self.vocab))
+        self.eog = frozenset(t for t in range(self.n_vocab) if lib.llama_vocab_is_eog(self.vocab, t))
+        self._piece = ctypes.create_string_buffer(256)
+
+    def token_text(self, token: int) -> str:
+        """A special token's own text (e.g. "<|im_end|>"), for chat templates."""
+        if token < 0:
+            return ""
+        return self.piece(token, special=True).decode(errors="replace")
+
+    def bos_text(self) -> str:
+        return self.token_text(int(self.lib.llama_vocab_bos(self.vocab)))
+
+    def eos_text(self) -> str:
+        return self.token_text(int(self.lib.llama_vocab_eos(self.vocab)))
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        data = text.encode()
+        size = len(data) + 16
+        buf = (self.lib.llama_token * size)()
+        n = self.lib.llama_tokenize(self.vocab, data, len(data), buf, size, add_special, parse_special)
+        if n < 0:  # buffer too small: -n is the size needed
+            size = -n
+            buf = (self.lib.llama_token * size)()
+            n = self.lib.llama_tokenize(self.vocab, data, len(data), buf, size, add_special, parse_special)
+        return list(buf[:n])
+
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        n = self.lib.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self.lib.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+            return buf.raw[:n]
+        return self._piece.raw[:n]
+
+    def close(self) -> None:
+        if self.ptr:
+            self.lib.llama_model_free(self.ptr)
+            self.ptr = None
+
+
+class Batch:
+    """One llama_batch, refilled every scheduler step: tokens of many sequences at their positions."""
+
+    def __init__(self, lib: Any, capacity: int) -> None:
+        self.lib = lib
+        self.capacity = capacity
+        self.raw = lib.llama_batch_init(capacity, 0, 1)
+        self.n = 0
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def add(self, token: int, pos: int, seq: int, want_logits: bool) -> int:
+        """Appends a token; returns its index in the batch (where its logits are read back)."""
+        i, raw = self.n, self.raw
+        raw.token[i] = token
+        raw.pos[i] = pos
+        raw.n_seq_id[i] = 1
+        raw.seq_id[i][0] = seq
+        raw.logits[i] = want_logits
+        self.n += 1
+        return i
+
+    def free(self) -> None:
+        if self.raw is not None:
+            self.lib.llama_batch_free(self.raw)
+            self.raw = None
+
+
+class Context:
+    """One llama.cpp context: the KV cache shared by up to `n_seq` sequences (unified: any sequence may use
+    any free cell, so one long request and many short ones share the same memory)."""
+
+    def __init__(self, model: Model, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int) -> None:
+        lib = self.lib = model.lib
+        self.model = model
+        params = lib.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.kv_unified = True
+        params.no_perf = True
+        self.ptr = lib.llama_init_from_model(model.ptr, params)
+        if not self.ptr:
+            raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens")
+        self.n_ctx = int(lib.llama_n_ctx(self.ptr))
+        self.memory = lib.llama_get_memory(self.ptr)
+        self.batch = Batch(lib, n_batch)
+
+    def decode(self) -> int:
+        """Decodes the batch: 0 ok, 1 no room in the KV cache for this batch, < 0 or > 1 an error."""
+        raw = self.batch.raw
+        raw.n_tokens = self.batch.n
+        return int(self.lib.llama_decode(self.ptr, raw))
+
+    def forget(self, seq: int, from_pos: int = 0) -> None:
+        """Frees the KV cells of `seq` from position `from_pos` on (0: the whole sequence)."""
+        self.lib.llama_memory_seq_rm(self.memory, seq, from_pos, -1)
+
+    def logprobs(self, index: int, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
+        """The chosen token's log-probability and the `top` most likely tokens, from the raw logits."""
+        ptr = self.lib.llama_get_logits_ith(self.ptr, index)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,)).astype(np.float64)
+        shifted = logits - logits.max()
+        logp = shifted - np.log(np.exp(shifted).sum())
+        best: list[tuple[int, float]] = []
+        if top > 0:
+            ids = np.argpartition(-logp, top)[:top]
+            best = sorted(((int(t), float(logp[t])) for t in ids), key=lambda p: -p[1])
+        return float(logp[token]), best
+
+    def close(self) -> None:
+        self.batch.free()
+        if self.ptr:
+            self.lib.llama_free(self.ptr)
+            self.ptr = None
+
+
+def _chain(model: Model, cfg: SamplerConfig, grammar: str | None) -> Any:
+    """A sampler chain in llama-server's order: grammar, bans, penalties, top-k, top-p, min-p, temperature,
+    then a seeded draw (greedy at temperature 0)."""
+    lib = model.lib
+    chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+    add = lambda s: lib.llama_sampler_chain_add(chain, s)  # noqa: E731
+    if grammar:
+        add(_grammar(model, grammar))
+    if cfg.banned_tokens:
+        biases = (lib.llama_logit_bias * len(cfg.banned_tokens))()
+        for i, token in enumerate(cfg.banned_tokens):
+            biases[i].token = token
+            biases[i].bias = float("-inf")
+        add(lib.llama_sampler_init_logit_bias(model.n_vocab, len(cfg.banned_tokens), biases))
+    if cfg.repeat_penalty != 1.0 or cfg.frequency_penalty or cfg.presence_penalty:
+        add(lib.llama_sampler_init_penalties(
+            model.n_vocab, 64, cfg.repeat_penalty, cfg.frequency_penalty, cfg.presence_penalty))
+    if cfg.temperature <= 0:
+        add(lib.llama_sampler_init_greedy())
+        return chain
+    if cfg.top_k > 0:
+        add(lib.llama_sampler_init_top_k(cfg.top_k))
+    if cfg.top_p < 1.0:
+        add(lib.llama_sampler_init_top_p(cfg.top_p, 1))
+    if cfg.min_p > 0:
+        add(lib.llama_sampler_init_min_p(cfg.min_p, 1))
+    add(lib.llama_sampler_init_temp(cfg.temperature))
+    add(lib.llama_sampler_init_dist(cfg.seed & 0xFFFFFFFF))
+    return chain
+
+
+def _grammar(model: Model, gbnf: str) -> Any:
+    sampler = model.lib.llama_sampler_init_grammar(model.vocab, gbnf.encode(), b"root")
+    if not sampler:
+        raise ValueError("the grammar could not be parsed")
+    return sampler
+
+
+class Sampler:
+    """One sequence's sampling state.
+
+    With a grammar, checking all ~50k tokens against it every step costs tens of milliseconds. So, as
+    llama-server does, the token is first drawn without the grammar and only checked alone; only when the
+    grammar rejects it is it drawn again from the grammar-constrained chain. Both chains and the standalone
+    grammar see every accepted token, so their states stay in step.
+    """
+
+    def __init__(self, model: Model, cfg: SamplerConfig) -> None:
+        self.lib = model.lib
+        self.free_chain = _chain(model, cfg, None)
+        self.check = self.strict = None
+        if cfg.grammar:
+            try:
+                self.check = _grammar(model, cfg.grammar)
+                self.strict = _chain(model, cfg, cfg.grammar)
+            except ValueError:
+                self.close()
+                raise
+            self._one = (self.lib.llama_token_data * 1)()
+            self._array = self.lib.llama_token_data_array(self._one, 1, -1, False)
+
+    def sample(self, ctx: Context, index: int) -> int:
+        lib = self.lib
+        token = int(lib.llama_sampler_sample(self.free_chain, ctx.ptr, index))
+        if self.check is None:
+            return token
+        self._one[0].id, self._one[0].logit, self._one[0].p = token, 1.0, 0.0
+        self._array.size, self._array.selected = 1, -1
+        lib.llama_sampler_apply(self.check, ctypes.byref(self._array))
+        if self._one[0].logit == float("-inf"):  # rejected: draw again under the grammar
+            token = int(lib.llama_sampler_sample(self.strict, ctx.ptr, index))
+            lib.llama_sampler_accept(self.free_chain, token)
+        else:
+            lib.llama_sampler_accept(self.strict, token)
+        lib.llama_sampler_accept(self.check, token)
+        return token
+
+    def close(self) -> None:
+        for sampler in (self.free_chain, self.check, self.strict):
+            if sampler:
+                self.lib.llama_sampler_free(sampler)
+        self.free_chain = self.check = self.strict = None

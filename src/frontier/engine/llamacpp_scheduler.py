@@ -1,0 +1,324 @@
+"""Continuous batching over one llama.cpp context: the scheduler thread of the llama.cpp engine.
+
+Each step builds one batch holding the next token of every sequence that is generating plus chunks of the
+prompts of newly admitted ones, decodes it once, and samples every sequence that produced logits with its own
+sampler chain. A sequence that finishes, or whose client leaves, gives its slot back at once.
+
+Prefix reuse: each slot (llama.cpp sequence id) remembers the tokens its KV cells hold. A new request takes the
+free slot sharing the longest prefix with its prompt and only prefills the rest, so a multi-turn chat's
+follow-up, or many requests with the same system prompt, skip re-reading what is cached.
+
+KV memory is one unified pool. When a step does not fit, idle slots' cached prefixes are dropped first, then
+prompt chunks wait; a step that still cannot run fails the newest sequence with a clear error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from frontier.engine.llamacpp_native import Context, Model, Sampler, SamplerConfig
+from frontier.engine.protocol import Delta, FinishReason, TokenLogprob, Usage
+from frontier.engine.textstream import TextStream
+from frontier.errors import EngineError, InvalidRequestError
+
+log = logging.getLogger("frontier.engine")
+
+Emit = Callable[[Delta | Exception], None]
+
+
+@dataclass(eq=False)
+class Job:
+    """One sequence to generate. `emit` receives Deltas (the last one has finish_reason and usage) or one
+    exception; it must be safe to call from the scheduler thread."""
+
+    prompt: list[int]
+    max_tokens: int
+    sampling: SamplerConfig
+    emit: Emit
+    index: int = 0
+    stops: list[str] = field(default_factory=list)
+    top_logprobs: int | None = None  # None: no logprobs
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    submitted: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False)
+class _Slot:
+    seq: int
+    cached: list[int] = field(default_factory=list)  # tokens whose KV cells this sequence holds, in order
+    last_used: float = 0.0
+
+
+@dataclass(eq=False)
+class _Running:
+    job: Job
+    slot: _Slot
+    sampler: Sampler | None
+    text: TextStream
+    pending: list[int]  # prompt tokens not yet decoded
+    reused: int = 0  # prompt tokens found in the slot's cache
+    next_token: int = -1  # sampled, not yet decoded
+    generated: int = 0
+    started: float = 0.0
+    first_token_at: float = 0.0
+    logits_index: int = -1  # where this sequence's logits sit in the current batch
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Scheduler:
+    def __init__(self, model: Model, ctx: Context, n_seq: int, *, reuse_prefixes: bool = True) -> None:
+        self.model = model
+        self._reuse_prefixes = reuse_prefixes
+        self.ctx = ctx
+        self._slots = [_Slot(seq) for seq in range(n_seq)]
+        self._waiting: deque[Job] = deque()
+        self._running: list[_Running] = []
+        self._wake = threading.Condition()
+        self._stop = False
+        self.failed = ""  # set if the decode loop died: health reports it
+        self._thread = threading.Thread(target=self._loop, name="llamacpp-scheduler", daemon=True)
+        self._thread.start()
+
+    # --- called from other threads ------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        with self._wake:
+            if self._stop or self.failed:
+                raise EngineError(self.failed or "the engine is shutting down")
+            self._waiting.append(job)
+            self._wake.notify()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify()
+
+    @property
+    def active(self) -> int:
+        return len(self._running)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def close(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify()
+        self._thread.join(timeout=30)
+
+    # --- the loop -----------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._wake:
+                    while not self._stop and not self._waiting and not self._running:
+                        self._wake.wait()
+                    if self._stop:
+                        break
+                self._drop_cancelled()
+                self._admit()
+                if self._running:
+                    self._step()
+        except Exception as exc:  # the C side failed in a way no request caused: fail everything, loudly
+            log.exception("llama.cpp scheduler stopped")
+            self.failed = f"the llama.cpp engine stopped: {exc}"
+        finally:
+            error = EngineError(self.failed or "the engine is shutting down")
+            for run in self._running:
+                self._finish(run, None, error)
+            with self._wake:
+                waiting, self._waiting = list(self._waiting), deque()
+            for job in waiting:
+                job.emit(error)
+
+    def _drop_cancelled(self) -> None:
+        for run in [r for r in self._running if r.job.cancelled.is_set()]:
+            self._finish(run, None)
+        with self._wake:
+            self._waiting = deque(j for j in self._waiting if not j.cancelled.is_set())
+
+    def _admit(self) -> None:
+        while True:
+            free = [s for s in self._slots if not any(r.slot is s for r in self._running)]
+            with self._wake:
+                if not free or not self._waiting:
+                    return
+                job = self._waiting.popleft()
+            slot = max(free, key=lambda s: (common_prefix(s.cached, job.prompt), -s.last_used))
+            try:
+                sampler = Sampler(self.model, job.sampling)
+            except ValueError as exc:
+                job.emit(InvalidRequestError(f"response format: {exc}", param="response_format"))
+                continue
+            except Exception as exc:  # out of the waiting queue and not yet running: it must hear of it here
+                log.exception("sampler setup failed")
+                job.emit(EngineError(f"the engine could not start this request: {exc}"))
+                continue
+            reuse = self._reuse(slot, job.prompt)
+            run = _Running(job, slot, sampler, TextStream(job.stops), pending=job.prompt[reuse:],
+                           reused=reuse, started=time.monotonic())
+            self._running.append(run)
+
+    def _reuse(self, slot: _Slot, prompt: list[int]) -> int:
+        """Keeps the slot's cached prefix shared with `prompt` (at least one prompt token is always decoded,
+        for its logits); returns how many prompt tokens need no prefill."""
+        keep = min(common_prefix(slot.cached, prompt), len(prompt) - 1) if self._reuse_prefixes else 0
+        mem, lib = self.ctx.memory, self.ctx.lib
+        if keep > 0 and (not lib.llama_memory_seq_rm(mem, slot.seq, keep, -1)
+                         or lib.llama_memory_seq_pos_min(mem, slot.seq) > 0):
+            keep = 0  # sliding-window caches cannot always cut a sequence: start it over
+        if keep == 0:
+            self.ctx.forget(slot.seq)
+        slot.cached = prompt[:keep]
+        return keep
+
+    def _step(self) -> None:
+        batch = self.ctx.batch
+        batch.clear()
+        for run in self._running:  # one token for each generating sequence first: they never wait
+            run.logits_index = -1
+            if not run.pending:
+                run.logits_index = batch.add(run.next_token, len(run.slot.cached), run.slot.seq, True)
+        room = self._room(batch.n)
+        for run in self._running:  # then prompt chunks, as far as batch and memory allow
+            take = min(len(run.pending), batch.capacity - batch.n, room)
+            if take <= 0 or run.logits_index >= 0:
+                continue
+            base = len(run.slot.cached)
+            for k in range(take):
+                last = k == take - 1 and take == len(run.pending)
+                index = batch.add(run.pending[k], base + k, run.slot.seq, last)
+                if last:
+                    run.logits_index = index
+            room -= take
+        if batch.n == 0:
+            self._fail_newest("the context memory is full: too many long requests at once")
+            return
+        status = self.ctx.decode()
+        if status == 1:  # no KV room after all: free idle caches and retry next step, else shed the newest
+            if not self._evict_idle(everything=True):
+                self._fail_newest("the context memory is full: too many long requests at once")
+            return
+        if status != 0:
+            raise EngineError(f"llama_decode failed with status {status}")
+        self._after_decode()
+
+    def _room(self, decoding: int) -> int:
+        """KV cells left for prompt chunks this step, after evicting idle caches if needed."""
+        used = sum(len(s.cached) for s in self._slots) + decoding
+        wanted = sum(len(r.pending) for r in self._running)
+        if used + wanted > self.ctx.n_ctx:
+            self._evict_idle(everything=False)
+            used = sum(len(s.cached) for s in self._slots) + decoding
+        return max(0, self.ctx.n_ctx - used)
+
+    def _evict_idle(self, everything: bool) -> bool:
+        busy = {id(r.slot) for r in self._running}
+        idle = sorted((s for s in self._slots if id(s) not in busy and s.cached), key=lambda s: s.last_used)
+        for slot in idle if everything else idle[:1]:
+            self.ctx.forget(slot.seq)
+            slot.cached = []
+        return bool(idle)
+
+    def _fail_newest(self, message: str) -> None:
+        run = max(self._running, key=lambda r: r.started)
+        self._finish(run, None, EngineError(message))
+
+    def _after_decode(self) -> None:
+        now = time.monotonic()
+        for run in list(self._running):
+            if run.pending:  # its chunk went in: account for the cells it now holds
+                decoded = run.pending if run.logits_index >= 0 else []
+                if decoded:
+                    run.slot.cached.extend(decoded)
+                    run.pending = []
+                else:
+                    self._advance_partial(run)
+                if run.logits_index < 0:
+                    continue
+            elif run.next_token >= 0:
+                run.slot.cached.append(run.next_token)
+            try:
+                self._sample(run, now)
+            except Exception as exc:  # one sequence's failure (a sampler, a callback) is not the engine's
+                log.exception("sampling failed")
+                self._finish(run, None, EngineError(f"the engine failed while generating: {exc}"))
+
+    def _advance_partial(self, run: _Running) -> None:
+        """A prompt chunk that did not reach the prompt's end: count what was decoded this step."""
+        batch = self.ctx.batch
+        seq, base = run.slot.seq, len(run.slot.cached)
+        decoded = sum(
+            1 for i in range(batch.n) if batch.raw.seq_id[i][0] == seq and batch.raw.pos[i] >= base
+        )
+        run.slot.cached.extend(run.pending[:decoded])
+        run.pending = run.pending[decoded:]
+
+    def _sample(self, run: _Running, now: float) -> None:
+        job = run.job
+        assert run.sampler is not None
+        token = run.sampler.sample(self.ctx, run.logits_index)
+        if not run.first_token_at:
+            run.first_token_at = now
+        if token in self.model.eog and not job.sampling.banned_tokens:
+            self._finish(run, "stop")
+            return
+        run.generated += 1
+        run.next_token = token
+        piece = self.model.piece(token)
+        text = run.text.push(piece)
+        delta = Delta(index=job.index, text=text)
+        if job.top_logprobs is not None:
+            logprob, top = self.ctx.logprobs(run.logits_index, token, job.top_logprobs)
+            delta.logprobs.append(TokenLogprob(
+                token=piece.decode(errors="replace"), logprob=logprob, bytes=list(piece),
+                top=[(self._token_str(t), lp, list(self.model.piece(t))) for t, lp in top],
+            ))
+        if run.text.stopped:
+            if text:
+                job.emit(Delta(index=job.index, text=text))
+            self._finish(run, "stop")
+            return
+        if text or delta.logprobs:
+            job.emit(delta)
+        if run.generated >= job.max_tokens:
+            self._finish(run, "length")
+
+    def _token_str(self, token: int) -> str:
+        return self.model.piece(token).decode(errors="replace")
+
+    def _finish(self, run: _Running, reason: FinishReason | None, error: Exception | None = None) -> None:
+        """Ends a sequence: the slot keeps its cached tokens for prefix reuse; reason None = client gone."""
+        if run in self._running:
+            self._running.remove(run)
+        if run.sampler is not None:
+            run.sampler.close()
+            run.sampler = None
+        run.slot.last_used = time.monotonic()
+        if run.pending:  # a half-prefilled prompt: its cells are not a usable prefix
+            self.ctx.forget(run.slot.seq)
+            run.slot.cached = []
+        if error is not None:
+            run.job.emit(error)
+            return
+        if reason is None:
+            return
+        end = time.monotonic()
+        first = run.first_token_at or end
+        usage = Usage(
+            prompt_tokens=len(run.job.prompt), completion_tokens=run.generated,
+            prompt_seconds=max(first - run.job.submitted, 1e-6), completion_seconds=max(end - first, 1e-6),
+            cached_tokens=run.reused,
+        )
+        run.job.emit(Delta(index=run.job.index, text=run.text.finish(), finish_reason=reason, usage=usage))
