@@ -17,6 +17,7 @@ from frontier.errors import ConfigError
 
 ModelType = Literal["plain", "gguf", "lora", "x-lora", "toml"]
 Device = Literal["auto", "cpu", "cuda", "metal"]
+EngineName = Literal["auto", "mistralrs", "llamacpp"]
 LogLevel = Literal["trace", "debug", "info", "warning", "error", "critical"]
 LogFormat = Literal["text", "json"]
 
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     )
     mistral_enable_memory_pooling: bool = Field(False, description="Paged KV-cache memory pool (CUDA, Metal).")
     mistral_device: Device = Field("auto", description="auto | cpu | cuda | metal; overrides detection.")
+    mistral_engine: EngineName = Field(
+        "auto", description="auto | mistralrs | llamacpp: which engine serves GGUF models (see docs/engines.md)."
+    )
     enable_metal: bool = Field(True, description="Use Metal on Apple silicon when available.")
     enable_cuda: bool = Field(False, description="Use CUDA when an NVIDIA GPU and a CUDA engine build exist.")
     mistral_use_flash_attention: bool = Field(False, description="Flash attention (CUDA engine builds).")

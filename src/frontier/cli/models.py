@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from frontier.config import load_settings
+from frontier.engine.choice import serving_engines
 from frontier.errors import FrontierError
 from frontier.models.aliases import read_aliases
 from frontier.models.catalog import load_catalog
@@ -39,9 +40,10 @@ def _fail(exc: FrontierError) -> typer.Exit:
 
 @app.command("list-available")
 def list_available() -> None:
-    """The model catalog: names, quantizations, sizes, Ollama names."""
+    """The model catalog: names, quantizations, sizes, the engines that serve each correctly, Ollama names."""
     table = Table(title="Model catalog (default quantization in bold)")
-    for column in ("Name", "Model", "Quantizations", "Size", "Context", "Arch", "Licence", "Ollama names"):
+    for column in ("Name", "Model", "Quantizations", "Size", "Context", "Arch", "Engines", "Licence",
+                   "Ollama names"):
         table.add_column(column, no_wrap=column in ("Name", "Size"))
     for entry in load_catalog(extra=load_settings().frontier_catalog).entries:
         default = entry.file_for()
@@ -50,7 +52,7 @@ def list_available() -> None:
         name = f"{entry.name} (default)" if entry.default else entry.name
         aliases = ", ".join(a.removesuffix(":latest") for a in entry.aliases)
         table.add_row(name, entry.title, quants, size, f"{entry.context_length:,}", entry.architecture,
-                      entry.licence, aliases)
+                      " ".join(serving_engines(entry.architecture)), entry.licence, aliases)
     console = Console()
     # Piped output gets rich's 80-column default, which would truncate every cell; a pipe can take wide lines.
     Console(width=max(console.width, 160) if not console.is_terminal else None).print(table)
