@@ -91,10 +91,19 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         server.stop()
 
 
+# Every test of the server's and the layer's APIs runs once per engine (CI installs both).
+ENGINES = ("mistralrs", "llamacpp")
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def openai_server(start_server) -> str:  # type: ignore[no-untyped-def]
-    """Base URL of a server with the default model and default settings."""
-    return str(start_server({}).url)
+def openai_server(start_server, engine_name: str) -> str:  # type: ignore[no-untyped-def]
+    """Base URL of a server with the default model and default settings, on the engine under test."""
+    return str(start_server({"MISTRAL_ENGINE": engine_name}).url)
 
 # tests/ has no __init__.py, so pytest puts tests/ itself (not the repo root) on sys.path.
 from derived_fixture import derived_models  # noqa: E402,F401

@@ -124,12 +124,26 @@ def test_invalid_json_schema_is_a_400(openai_server: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "param"),
     [({"suffix": "end"}, "suffix"), ({"best_of": 3}, "best_of"), ({"prompt": ["a", "b"]}, "prompt"),
-     ({"prompt": ""}, "prompt"), ({"logprobs": 2}, "logprobs")],
+     ({"prompt": ""}, "prompt")],
 )
 def test_completion_unsupported_values_are_a_400(openai_server: str, extra: dict[str, Any], param: str) -> None:
     body = {"model": DEFAULT_MODEL, "prompt": "Hello", "max_tokens": 3, **extra}
     r = httpx.post(f"{openai_server}/v1/completions", json=body, timeout=30)
     _assert_error(r, 400, param)
+
+
+def test_completion_logprobs_work_where_the_engine_has_them(openai_server: str, engine_name: str) -> None:
+    """mistral.rs's raw-prompt call has no logprobs (a clear 400); llama.cpp reads them from its logits."""
+    body = {"model": DEFAULT_MODEL, "prompt": "Hello", "max_tokens": 3, "logprobs": 2, "temperature": 0}
+    r = httpx.post(f"{openai_server}/v1/completions", json=body, timeout=30)
+    if engine_name == "mistralrs":
+        _assert_error(r, 400, "logprobs")
+        return
+    assert r.status_code == 200, r.text
+    lp = r.json()["choices"][0]["logprobs"]
+    assert len(lp["tokens"]) == 3 and all(v <= 0 for v in lp["token_logprobs"])
+    assert all(len(top) == 2 for top in lp["top_logprobs"])
+    assert "".join(lp["tokens"]) == r.json()["choices"][0]["text"]
 
 
 def test_unknown_route_and_wrong_method_use_the_error_shape(openai_server: str) -> None:

@@ -1,0 +1,107 @@
+"""Pure parts of the llama.cpp engine, table-driven, no model: text streaming with stop strings, tool-call
+parsing, chat templates and the engine choice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from frontier.engine import chat_template, tool_calls
+from frontier.engine.choice import EngineRefused, choose_engine, serving_engines
+from frontier.engine.textstream import TextStream
+from frontier.errors import InvalidRequestError
+
+
+def _run(pieces: list[bytes], stops: list[str]) -> tuple[str, bool]:
+    stream = TextStream(stops)
+    out = "".join(stream.push(p) for p in pieces)
+    return out + stream.finish(), stream.stopped
+
+
+@pytest.mark.parametrize(("pieces", "stops", "text", "stopped"), [
+    ([b"Hello", b" world"], [], "Hello world", False),
+    ([b"Hello", b" world", b"!"], ["world"], "Hello ", True),
+    ([b"Hel", b"lo", b" wo", b"rld"], ["lo wo"], "Hel", True),  # a stop split across three tokens
+    ([b"ab", b"c"], ["cd"], "abc", False),  # held "c" is released at the end
+    (["é".encode()[:1], "é".encode()[1:], b"!"], [], "é!", False),  # a character split across tokens
+    ([b"x", b"STOP", b"more"], ["STOP", "x"], "", True),  # the earliest stop wins
+])
+def test_text_stream(pieces: list[bytes], stops: list[str], text: str, stopped: bool) -> None:
+    assert _run(pieces, stops) == (text, stopped)
+
+
+def test_text_stream_holds_back_only_what_may_become_a_stop() -> None:
+    stream = TextStream(["</s>"])
+    assert stream.push(b"answer <") == "answer "
+    assert stream.push(b"b>") == "<b>"
+
+
+TOOLS = {"get_weather"}
+
+
+@pytest.mark.parametrize(("text", "names", "args"), [
+    ('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>', ["get_weather"],
+     [{"city": "Paris"}]),
+    ('{"name": "get_weather", "parameters": {"city": "Oslo"}}', ["get_weather"], [{"city": "Oslo"}]),
+    ('[{"name": "get_weather", "arguments": "{\\"city\\": \\"Rome\\"}"}]', ["get_weather"], [{"city": "Rome"}]),
+    ("The weather is nice.", [], []),
+    ('{"name": "rm_rf", "arguments": {}}', [], []),  # a tool that was not offered is not a call
+    ('<tool_call>{"name": "get_weather", "arguments": {"city": "Pa', [], []),  # cut off: plain text
+])
+def test_tool_call_parsing(text: str, names: list[str], args: list[dict[str, str]]) -> None:
+    calls = tool_calls.parse(text, TOOLS)
+    assert [c.name for c in calls] == names
+    assert [json.loads(c.arguments) for c in calls] == args
+    assert len({c.id for c in calls}) == len(calls)
+
+
+def test_tools_are_described_in_the_system_message() -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    out = tool_calls.with_tools([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                                tools)
+    assert out[0]["content"].startswith("Be brief.") and "get_weather" in out[0]["content"]
+    assert tool_calls.with_tools([{"role": "user", "content": "Hi"}], tools)[0]["role"] == "system"
+
+
+def test_chat_template_renders_chatml_with_generation_prompt() -> None:
+    text = chat_template.render("", [{"role": "user", "content": "Hi"}])
+    assert text == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_chat_template_errors_are_bad_requests() -> None:
+    with pytest.raises(InvalidRequestError, match="refused"):
+        chat_template.render("{{ raise_exception('roles must alternate') }}", [{"role": "user", "content": "x"}])
+    with pytest.raises(InvalidRequestError):
+        chat_template.render("{{ messages[5]['content'] + 1 }}", [{"role": "user", "content": "x"}])
+
+
+def _choose(wanted: str = "auto", **kw: object) -> str:
+    args: dict[str, object] = dict(model_type="gguf", architecture="llama", device="cpu", llamacpp_installed=True,
+                                   llamacpp_gpu=False, isq_requested=False)
+    args.update(kw)
+    return choose_engine(wanted, **args).engine  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("wanted", "kw", "engine"), [
+    ("auto", {}, "llamacpp"),
+    ("auto", {"llamacpp_installed": False}, "mistralrs"),
+    ("auto", {"model_type": "plain"}, "mistralrs"),
+    ("llamacpp", {"model_type": "lora"}, "mistralrs"),  # only mistral.rs serves adapters
+    ("auto", {"isq_requested": True}, "mistralrs"),
+    ("mistralrs", {}, "mistralrs"),
+    ("mistralrs", {"architecture": "gemma3"}, "llamacpp"),  # never routed to an engine that breaks it
+    ("auto", {"device": "cuda"}, "mistralrs"),
+    ("auto", {"device": "cuda", "llamacpp_gpu": True}, "llamacpp"),
+])
+def test_engine_choice(wanted: str, kw: dict[str, object], engine: str) -> None:
+    assert _choose(wanted, **kw) == engine
+
+
+def test_engine_choice_refuses_what_would_break() -> None:
+    with pytest.raises(EngineRefused, match="Gemma 3"):
+        _choose("auto", architecture="gemma3", llamacpp_installed=False)
+    with pytest.raises(EngineRefused, match="not installed"):
+        _choose("llamacpp", llamacpp_installed=False)
+    assert serving_engines("gemma3") == ["llamacpp"]
+    assert serving_engines("llama") == ["mistralrs", "llamacpp"]
