@@ -47,6 +47,8 @@ class Facts:
     model_meta: ModelMeta | None
     model_error: str = ""
     isq: str | None = None
+    llamacpp_version: str | None = None  # llama-cpp-python, when installed
+    engine_choice: str = ""  # which engine serves the configured model, and why
 
     @property
     def threads(self) -> int:
@@ -114,7 +116,13 @@ def gather(settings: Settings, cpuinfo_path: Path = Path("/proc/cpuinfo")) -> Fa
             isq = settings.isq if settings.isq != "auto" else None
     except (OSError, ValueError) as exc:
         error = f"{settings.model_path()}: {exc}"
+    try:
+        llamacpp: str | None = importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        llamacpp = None
+    choice = _engine_choice(settings, device)
     return Facts(
+        llamacpp_version=llamacpp, engine_choice=choice,
         system=hw.system, machine=hw.machine, cpu_model=cpu.model or platform.processor(),
         logical_cores=os.cpu_count() or 1, usable_cores=usable,
         simd=[f for f in SIMD_FLAGS if f in cpu.flags], hardware=hw, device=device,
@@ -122,6 +130,18 @@ def gather(settings: Settings, cpuinfo_path: Path = Path("/proc/cpuinfo")) -> Fa
         rayon_threads=_env_int("RAYON_NUM_THREADS"), settings=settings,
         effects=setting_effects(settings, device), model_meta=meta, model_error=error, isq=isq,
     )
+
+
+def _engine_choice(settings: Settings, device: DeviceChoice) -> str:
+    from frontier.engine.factory import engine_choice
+    from frontier.errors import ModelLoadError
+    from frontier.models.registry import configured_spec
+
+    try:
+        choice = engine_choice(settings, device, configured_spec(settings))
+    except ModelLoadError as exc:
+        return f"none: {exc}"
+    return f"{choice.engine} ({choice.reason})"
 
 
 def recommend(f: Facts) -> list[Recommendation]:
@@ -191,7 +211,8 @@ def facts_dict(f: Facts, recs: list[Recommendation]) -> dict[str, object]:
         "platform": {"system": f.system, "machine": f.machine, "cpu": f.cpu_model, "logical_cores": f.logical_cores,
                      "usable_cores": f.usable_cores, "simd": f.simd, "nvidia_gpu": f.hardware.nvidia_gpu},
         "acceleration": {"device": f.device.device, "reason": f.device.reason, "warnings": f.device.warnings},
-        "engine": {"mistralrs": f.engine_version, "build": f.engine_build,
+        "engine": {"mistralrs": f.engine_version, "llama_cpp_python": f.llamacpp_version,
+                   "serves_configured_model": f.engine_choice, "build": f.engine_build,
                    "builds": sorted(f.hardware.engine_builds)},
         "threads": {"rayon_num_threads": f.rayon_threads, "in_effect": f.threads},
         "model": None if meta is None else {"path": str(f.settings.model_path()), "format": meta.format,

@@ -167,7 +167,9 @@ def perf_check(
     console.print(f"[bold]acceleration[/bold]: {facts.device.device} ({facts.device.reason})")
     for warning in facts.device.warnings:
         console.print(f"  [yellow]warning[/yellow]: {warning}")
-    console.print(f"[bold]engine[/bold]: mistralrs {facts.engine_version or '-'}, {facts.engine_build}")
+    console.print(f"[bold]engine[/bold]: mistralrs {facts.engine_version or '-'}, {facts.engine_build}; "
+                  f"llama-cpp-python {facts.llamacpp_version or 'not installed'}")
+    console.print(f"[bold]serves the configured model[/bold]: {facts.engine_choice}")
     console.print(f"[bold]threads[/bold]: {facts.threads} "
                   + (f"(RAYON_NUM_THREADS={facts.rayon_threads})" if facts.rayon_threads
                      else "(RAYON_NUM_THREADS unset: one per usable core)"))

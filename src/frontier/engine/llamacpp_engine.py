@@ -79,6 +79,9 @@ class LlamaCppEngine:
         if not spec.path.is_file():
             raise ModelLoadError(f"model {spec.id!r} not found at {spec.path}")
         meta = read_meta(spec.path)
+        if meta.data_end > meta.size_bytes:  # llama.cpp would only say it could not load the file
+            raise ModelLoadError(f"{spec.path.name} is truncated: tensor data ends at byte {meta.data_end}, "
+                                 f"the file has {meta.size_bytes}; download it again")
         if meta.size_bytes > s.memory_limit_bytes:
             raise ModelLoadError(
                 f"model {spec.path.name} needs at least {meta.size_bytes / 2**30:.1f} GiB, over "
