@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     )
     mistral_enable_memory_pooling: bool = Field(False, description="Paged KV-cache memory pool (CUDA, Metal).")
     mistral_device: Device = Field("auto", description="auto | cpu | cuda | metal; overrides detection.")
+    mistral_threads: int = Field(
+        0, ge=0, le=1024, description="CPU threads of the llama.cpp engine; 0 = every core this process may use."
+    )
     mistral_engine: EngineName = Field(
         "auto", description="auto | mistralrs | llamacpp: which engine serves GGUF models (see docs/engines.md)."
     )

@@ -41,7 +41,9 @@ _KV_POOL_CAP = 16384
 _BATCH_TOKENS = 512  # tokens decoded per step at most (generating tokens + prompt chunks)
 
 
-def thread_count() -> int:
+def thread_count(configured: int = 0) -> int:
+    if configured > 0:
+        return configured
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
@@ -93,7 +95,8 @@ class LlamaCppEngine:
         ctx_len = min(c for c in (model.n_ctx_train, meta.context_length, s.mistral_max_seq_len) if c > 0)
         pool = max(ctx_len, min(ctx_len * self._slots, _KV_POOL_CAP))
         try:
-            ctx = Context(model, n_ctx=pool, n_seq=self._slots, n_batch=_BATCH_TOKENS, n_threads=thread_count())
+            ctx = Context(model, n_ctx=pool, n_seq=self._slots, n_batch=_BATCH_TOKENS,
+                          n_threads=thread_count(s.mistral_threads))
         except ModelLoadError:
             model.close()
             raise
@@ -111,7 +114,7 @@ class LlamaCppEngine:
         )
         log.info(
             "loaded %s on llama.cpp in %.1fs; context %d tokens per request, %d KV cells for %d sequences, "
-            "%d threads", spec.id, self.load_seconds, ctx_len, ctx.n_ctx, self._slots, thread_count(),
+            "%d threads", spec.id, self.load_seconds, ctx_len, ctx.n_ctx, self._slots, thread_count(s.mistral_threads),
         )
 
     async def close(self) -> None:
