@@ -20,7 +20,7 @@ import openai
 from openai import AsyncOpenAI
 
 ENV = {"MISTRAL_MAX_BATCH_SIZE": "1", "FRONTIER_MAX_QUEUE": "1"}
-TOKENS = 8
+TOKENS = 4
 
 
 @pytest.fixture(scope="module")
