@@ -40,8 +40,8 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 class ServerProcess:
     """A `frontier serve` child process with its own environment and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         full_env = {**os.environ, "MISTRAL_API_PORT": str(self.port), "MISTRAL_MODELS_PATH": str(MODELS), **env}

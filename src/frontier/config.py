@@ -111,6 +111,35 @@ class Settings(BaseSettings):
         "override the built-in catalog (private mirrors).",
     )
 
+    # --- limits and draining (both services) ------------------------------------------------------
+    frontier_max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024,
+        description="Largest request body either service reads (bytes; 16 MiB leaves room for images in chat); "
+        "larger ones get 413, also when sent chunked without a Content-Length.",
+    )
+    frontier_max_tokens: int | None = Field(
+        None, ge=1,
+        description="Largest max_tokens / num_predict any request gets (bigger asks are clamped); "
+        "unset = the context. A request asking for more than fits the context gets what fits.",
+    )
+    frontier_max_messages: int = Field(
+        2048, ge=1, description="Most messages one chat request may carry; more is a 400."
+    )
+    frontier_max_prompt_chars: int = Field(
+        2_000_000, ge=1,
+        description="Most characters of prompt text per request (all messages together); more is a 400.",
+    )
+    frontier_max_queue: int = Field(
+        64, ge=0,
+        description="Generations allowed to wait for an engine slot beyond the running ones (MISTRAL_MAX_BATCH_SIZE); "
+        "beyond it the server answers 429 and the Ollama layer 503, both with Retry-After.",
+    )
+    frontier_drain_seconds: float = Field(
+        30.0, ge=0,
+        description="On SIGTERM, how long in-flight requests may run to completion while new ones get 503; "
+        "then the process exits.",
+    )
+
     # --- Ollama compatibility layer ---------------------------------------------------------------
     ollama_api_host: str = Field("127.0.0.1", description="Address the Ollama-compatible layer binds.")
     ollama_api_port: int = Field(11434, ge=1, le=65535, description="Port of the Ollama-compatible layer.")

@@ -3,9 +3,11 @@
     FrontierError
     ├── ConfigError              invalid setting; stops start-up
     ├── InvalidRequestError      the caller sent something wrong (400)
-    │   └── ContextLengthError   prompt + max_tokens do not fit the context (400)
+    │   ├── ContextLengthError   the prompt does not fit the context (400)
+    │   └── PayloadTooLargeError the request body is over FRONTIER_MAX_BODY_BYTES (413)
     ├── ModelNotFoundError       no such model (404)
-    ├── OverloadedError          queue full or draining (429 / 503)
+    ├── OverloadedError          queue full (429 on the server, 503 on the Ollama layer)
+    │   └── DrainingError        shutting down, new requests refused (503)
     ├── EngineError              the engine failed while serving (500 before a stream, error event during one)
     │   ├── EngineUnavailableError  no model loaded / engine down (503)
     │   └── ModelLoadError       a model could not be loaded
@@ -36,6 +38,13 @@ class ContextLengthError(InvalidRequestError):
         super().__init__(message, param=param, code="context_length_exceeded")
 
 
+class PayloadTooLargeError(InvalidRequestError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body too large (limit {limit} bytes, FRONTIER_MAX_BODY_BYTES)",
+                         code="request_too_large")
+        self.limit = limit
+
+
 class ModelNotFoundError(FrontierError):
     def __init__(self, model: str) -> None:
         super().__init__(f"The model '{model}' does not exist")
@@ -46,6 +55,10 @@ class OverloadedError(FrontierError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DrainingError(OverloadedError):
+    pass
 
 
 class EngineError(FrontierError):

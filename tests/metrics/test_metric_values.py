@@ -64,8 +64,9 @@ def test_errors_are_counted_by_kind_with_their_status(metrics_stack: Stack, clie
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model=DEFAULT_MODEL, messages=[{"role": "user", "content": "hi"}],
-                                       max_tokens=10_000_000)
+        # A prompt over the context (a max_tokens over it is clamped, not refused).
+        client.chat.completions.create(model=DEFAULT_MODEL, messages=[{"role": "user", "content": "word " * 9000}],
+                                       max_tokens=5)
     after = scrape(metrics_stack.server.url)
     assert value(after, "frontier_errors_total", endpoint=CHAT, kind="model_not_found") - value(
         before, "frontier_errors_total", endpoint=CHAT, kind="model_not_found") == 1

@@ -38,8 +38,11 @@ class RunningLayer:
         self.thread.join(timeout=30)
 
 
-def start_layer(upstream_url: str, **app_options: Any) -> RunningLayer:
-    settings = Settings(frontier_upstream_url=upstream_url, _env_file=None)  # type: ignore[call-arg]
+def start_layer(
+    upstream_url: str, settings_overrides: dict[str, Any] | None = None, **app_options: Any
+) -> RunningLayer:
+    settings = Settings(frontier_upstream_url=upstream_url, _env_file=None,  # type: ignore[call-arg]
+                        **(settings_overrides or {}))
     port = free_port()
     config = uvicorn.Config(
         create_app(settings, **app_options), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

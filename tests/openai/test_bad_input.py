@@ -84,11 +84,6 @@ def test_max_tokens_not_positive_is_a_400(openai_server: str, value: int) -> Non
                   "max_tokens")
 
 
-def test_max_tokens_over_the_context_is_a_400(openai_server: str) -> None:
-    body = {"model": DEFAULT_MODEL, "messages": HI, "max_tokens": 9000}
-    _assert_error(_chat(openai_server, body), 400, "max_tokens", "context_length_exceeded", "8192")
-
-
 def test_prompt_longer_than_the_context_is_a_400(openai_server: str) -> None:
     long = [{"role": "user", "content": "word " * 9000}]
     _assert_error(_chat(openai_server, {"model": DEFAULT_MODEL, "messages": long}), 400,

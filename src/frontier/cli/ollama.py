@@ -22,8 +22,7 @@ def proxy(
     overrides = {"ollama_api_host": host, "ollama_api_port": port, "frontier_upstream_url": upstream}
     try:
         settings = load_settings(**{key: value for key, value in overrides.items() if value is not None})
-        import uvicorn
-
+        from frontier.limits import drain
         from frontier.ollama.app import create_app
 
         app = create_app(settings)
@@ -37,8 +36,10 @@ def proxy(
     )
     if settings.ollama_api_host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning[/yellow]: {settings.ollama_api_host} is reachable from other hosts")
-    uvicorn.run(
+    # SIGTERM drains (FRONTIER_DRAIN_SECONDS): in-flight requests finish, new ones get 503, then exit 0.
+    drain.serve(
         app,
+        app.state.drain,
         host=settings.ollama_api_host,
         port=settings.ollama_api_port,
         log_level=level,

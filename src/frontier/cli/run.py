@@ -42,7 +42,8 @@ def run(no_proxy: bool = typer.Option(False, "--no-proxy", help="Start only the 
             time.sleep(0.5)
     finally:
         stop()
-        deadline = time.monotonic() + 30
+        # Each child drains for up to FRONTIER_DRAIN_SECONDS, then has a few seconds to shut down.
+        deadline = time.monotonic() + settings.frontier_drain_seconds + 10
         for child in children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -45,23 +45,23 @@ def serve(
     except DownloadError as exc:
         # Keep going: the server answers /health with 503 and this reason, which supervisors can see.
         console.print(f"[red]error[/red]: {exc}")
-    import uvicorn
-
     from frontier.engine.factory import build_engine
+    from frontier.limits import Limits, drain
     from frontier.models.catalog import load_catalog
     from frontier.openai.app import create_app
 
-    app = create_app(build_engine(settings), catalog=load_catalog(extra=settings.frontier_catalog))
+    app = create_app(build_engine(settings), catalog=load_catalog(extra=settings.frontier_catalog),
+                     limits=Limits.from_settings(settings))
     if settings.mistral_host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning[/yellow]: listening on {settings.mistral_host}: reachable from other hosts")
     # uvicorn's own info lines (one per start) add nothing to Frontier's start-up report.
     uvicorn_level = "warning" if settings.mistral_log_level == "info" else settings.mistral_log_level
-    uvicorn.run(app, host=settings.mistral_host, port=settings.mistral_api_port, log_level=uvicorn_level,
+    # SIGTERM drains (FRONTIER_DRAIN_SECONDS): in-flight requests finish, new ones get 503, then exit 0.
+    drain.serve(app, app.state.drain, host=settings.mistral_host, port=settings.mistral_api_port,
+                log_level=uvicorn_level,
                 # Frontier's middleware writes the access line (with route, tokens, request id) and
                 # Frontier's handler formats uvicorn's own lines: log_config=None keeps uvicorn's off.
-                access_log=False, log_config=None,
-                # Bounded drain on SIGTERM: long generations must not keep a stopping server alive forever.
-                timeout_graceful_shutdown=30)
+                access_log=False, log_config=None)
     sys.exit(0)
 
 

@@ -22,7 +22,7 @@ from frontier.service.services import PROXY, SERVER, ServiceSpec, service_specs
 from frontier.service.state import StateDir
 from frontier.service.status import format_uptime, stack_status
 from frontier.service.supervisor import (
-    DEFAULT_DRAIN_S,
+    DRAIN_MARGIN_S,
     Launched,
     StartError,
     launch,
@@ -41,8 +41,8 @@ _CUDA = typer.Option(None, "--cuda/--no-cuda", help="With --docker: add the CUDA
 _DRY_RUN = typer.Option(False, "--dry-run", help="With --docker: print the docker compose command, run nothing.")
 _NO_PROXY = typer.Option(False, "--no-proxy", help="Only the OpenAI-compatible server.")
 _TIMEOUT = typer.Option(300.0, "--timeout", help="Seconds to wait for the services to become healthy.")
-_DRAIN = typer.Option(DEFAULT_DRAIN_S, "--drain-timeout", help="Seconds in-flight requests get after SIGTERM "
-                      "before SIGKILL.")
+_DRAIN = typer.Option(None, "--drain-timeout", help="Seconds in-flight requests get after SIGTERM before SIGKILL "
+                      f"[default: FRONTIER_DRAIN_SECONDS + {DRAIN_MARGIN_S:.0f}].")
 _ENV_FILE = typer.Option(".env", "--env-file", help="The .env file to check for unknown variables.")
 
 
@@ -124,9 +124,11 @@ def _stop_launched(launched: list[Launched], state: StateDir) -> None:
 
 
 def stop(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DRY_RUN,
-         drain_timeout: float = _DRAIN) -> None:
+         drain_timeout: float | None = _DRAIN) -> None:
     """Stop the stack gracefully: SIGTERM, a bounded drain of in-flight requests, then SIGKILL."""
     settings = _settings()
+    if drain_timeout is None:  # the services drain for FRONTIER_DRAIN_SECONDS, then need a moment to exit
+        drain_timeout = settings.frontier_drain_seconds + DRAIN_MARGIN_S
     if docker_:
         _run_docker("down", settings, cuda, dry_run)
         return
@@ -136,7 +138,7 @@ def stop(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DR
         out.print(f"{spec.title}: {stop_service(state, spec.name, drain_s=drain_timeout)}")
 
 
-def restart(no_proxy: bool = _NO_PROXY, timeout: float = _TIMEOUT, drain_timeout: float = _DRAIN) -> None:
+def restart(no_proxy: bool = _NO_PROXY, timeout: float = _TIMEOUT, drain_timeout: float | None = _DRAIN) -> None:
     """Stop, then start."""
     stop(docker_=False, cuda=None, dry_run=False, drain_timeout=drain_timeout)
     start(docker_=False, cuda=None, dry_run=False, no_proxy=no_proxy, timeout=timeout)

@@ -200,15 +200,10 @@ class MistralRsEngine:
             raise ContextLengthError(
                 f"This model's maximum context length is {ctx} tokens; the prompt has about {prompt} tokens."
             )
+        # A max_tokens larger than what the context leaves is clamped, not refused (issue 8): the answer
+        # then ends with finish_reason "length" where the context is full.
         wanted = req.params.max_tokens
-        if wanted is None:
-            return ctx - prompt
-        if wanted > ctx - prompt:
-            raise ContextLengthError(
-                f"max_tokens={wanted} plus the prompt (~{prompt} tokens) exceeds the context of {ctx} tokens",
-                param="max_tokens",
-            )
-        return wanted
+        return ctx - prompt if wanted is None else min(wanted, ctx - prompt)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         info = self._resolve(request.model)

@@ -15,7 +15,15 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 
 from frontier.config import Settings, load_settings
-from frontier.errors import FrontierError, InvalidRequestError, ModelNotFoundError, OverloadedError
+from frontier.errors import (
+    FrontierError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    OverloadedError,
+    PayloadTooLargeError,
+)
+from frontier.limits import BodyLimitMiddleware, Drain, DrainMiddleware, Limits
+from frontier.limits.policy import check_prompt
 from frontier.metrics import (
     ObservabilityMiddleware,
     ServiceMetrics,
@@ -53,24 +61,19 @@ log = logging.getLogger("frontier.ollama")
 
 # Reported by /api/version: numeric semver (some clients reject others), a release whose API this covers.
 OLLAMA_VERSION = "0.12.6"
-DEFAULT_MAX_BODY = 64 * 1024 * 1024
 # fmt: off
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                          "trailer", "transfer-encoding", "upgrade", "host"))
 # fmt: on
 
 
-class BodyTooLarge(FrontierError):
-    pass
-
-
 def _status(exc: Exception) -> int:
     if isinstance(exc, UpstreamError | UpstreamRejected):
         return exc.status
     for kind, status in (
+        (PayloadTooLargeError, 413),
         (InvalidRequestError, 400),
         (ModelNotFoundError, 404),
-        (BodyTooLarge, 413),
         (NotSupportedError, 501),
         (OverloadedError, 503),
     ):
@@ -89,31 +92,30 @@ def error_response(exc: Exception) -> Response:
     status = _status(exc)
     if status >= 500:
         log.warning("%s: %s", type(exc).__name__, message)
-    return JSONResponse({"error": message or type(exc).__name__}, status_code=status)
+    retry_after = _retry_after(exc)
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return JSONResponse({"error": message or type(exc).__name__}, status_code=status, headers=headers)
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON whatever the Content-Type says (curl examples send form-encoded headers)."""
-    raw = await _read(request, limit)
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds a busy or draining service (this layer's or its upstream's) asks a client to wait."""
+    if isinstance(exc, OverloadedError):
+        return exc.retry_after
+    if isinstance(exc, UpstreamError):
+        return exc.retry_after
+    return None
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON whatever the Content-Type says (curl examples send form-encoded headers).
+    Its size is bounded before it gets here (BodyLimitMiddleware)."""
+    raw = await request.body()
     if not raw.strip():
         raise InvalidRequestError("missing request body")
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"invalid JSON in request body: {exc}") from None
-
-
-async def _read(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body too large (limit {limit} bytes)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body too large (limit {limit} bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
@@ -137,13 +139,14 @@ def create_app(
     client: httpx.AsyncClient | None = None,
     *,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-    max_body_bytes: int = DEFAULT_MAX_BODY,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The Ollama-compatible app in front of `settings.upstream_url`. `client` replaces the pooled
     upstream client (tests); the app closes only a client it made. `registry` receives the app's metrics
-    (a fresh one by default)."""
+    (a fresh one by default). `app.state.drain` is the drain state a `DrainingServer` runs the app with."""
     settings = settings or load_settings()
+    limits = Limits.from_settings(settings)
+    drain = Drain(limits.drain_seconds, limits.retry_after)
     registry = registry or new_registry()
     upstream = Upstream(settings.upstream_url, client, timeout=timeout)
     upstream_metrics = UpstreamMetrics(registry)
@@ -159,22 +162,26 @@ def create_app(
     app.state.layer = layer
     app.state.upstream_metrics = upstream_metrics
     app.state.metrics_registry = registry
+    app.state.drain = drain
 
     @app.get("/metrics")
     async def metrics() -> Response:
         return metrics_response(registry)
 
+    # Added first = innermost: the access line and metrics see the 413s and 503s these answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=error_response)
+    app.add_middleware(DrainMiddleware, drain=drain, render=error_response)
     app.add_middleware(ObservabilityMiddleware, metrics=ServiceMetrics(registry))
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     for kind in (FrontierError, ClientGone, HTTPException, Exception):
         app.add_exception_handler(kind, _handle)
-    _add_meta_routes(app, layer, max_body_bytes)
-    _add_inference_routes(app, layer, max_body_bytes)
-    _add_passthrough(app, upstream, max_body_bytes)
+    _add_meta_routes(app, layer)
+    _add_inference_routes(app, layer, limits)
+    _add_passthrough(app, upstream)
     return app
 
 
-def _add_meta_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
+def _add_meta_routes(app: FastAPI, layer: OllamaLayer) -> None:
     @app.api_route("/", methods=["GET", "HEAD"])
     async def root() -> Response:
         return PlainTextResponse("Ollama is running")
@@ -193,12 +200,12 @@ def _add_meta_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
 
     @app.post("/api/show")
     async def show(request: Request) -> Response:
-        req = parse_body(ShowRequest, await read_json(request, limit))
+        req = parse_body(ShowRequest, await read_json(request))
         return JSONResponse(await layer.show(req.model))
 
     @app.post("/api/pull")
     async def pull(request: Request) -> Response:
-        req = parse_body(PullRequest, await read_json(request, limit))
+        req = parse_body(PullRequest, await read_json(request))
         answer = await layer.pull(req.model, req.stream is not False)
         if isinstance(answer, dict) and "error" in answer:
             return JSONResponse(answer, status_code=502)
@@ -206,13 +213,13 @@ def _add_meta_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
 
     @app.delete("/api/delete")
     async def delete(request: Request) -> Response:
-        req = parse_body(DeleteRequest, await read_json(request, limit))
+        req = parse_body(DeleteRequest, await read_json(request))
         await layer.delete(req.model)
         return Response(status_code=200)
 
     @app.post("/api/copy")
     async def copy(request: Request) -> Response:
-        req = parse_body(CopyRequest, await read_json(request, limit))
+        req = parse_body(CopyRequest, await read_json(request))
         await layer.copy(req.source, req.destination)
         return Response(status_code=200)
 
@@ -226,38 +233,40 @@ def _add_meta_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
         )
 
 
-def _add_inference_routes(app: FastAPI, layer: OllamaLayer, limit: int) -> None:
+def _add_inference_routes(app: FastAPI, layer: OllamaLayer, limits: Limits) -> None:
     @app.post("/api/generate")
     async def generate(request: Request) -> Response:
         watch = Stopwatch.started()
-        req = parse_body(GenerateRequest, await read_json(request, limit))
+        req = parse_body(GenerateRequest, await read_json(request))
+        check_prompt(limits, 1, sum(len(text or "") for text in (req.prompt, req.system, req.suffix)), "prompt")
         return _render(await cancel_on_disconnect(request, layer.generate(req, watch)))
 
     @app.post("/api/chat")
     async def chat(request: Request) -> Response:
         watch = Stopwatch.started()
-        req = parse_body(ChatRequest, await read_json(request, limit))
+        req = parse_body(ChatRequest, await read_json(request))
+        check_prompt(limits, len(req.messages), sum(len(message.content) for message in req.messages))
         return _render(await cancel_on_disconnect(request, layer.chat(req, watch)))
 
     @app.post("/api/embed")
     async def embed(request: Request) -> Response:
         watch = Stopwatch.started()
-        req = parse_body(EmbedRequest, await read_json(request, limit))
+        req = parse_body(EmbedRequest, await read_json(request))
         return JSONResponse(await cancel_on_disconnect(request, layer.embed(req, watch)))
 
     @app.post("/api/embeddings")
     async def embeddings(request: Request) -> Response:
         watch = Stopwatch.started()
-        req = parse_body(EmbeddingsRequest, await read_json(request, limit))
+        req = parse_body(EmbeddingsRequest, await read_json(request))
         return JSONResponse(await cancel_on_disconnect(request, layer.embeddings(req, watch)))
 
 
-def _add_passthrough(app: FastAPI, upstream: Upstream, limit: int) -> None:
+def _add_passthrough(app: FastAPI, upstream: Upstream) -> None:
     """Ollama serves the OpenAI API on its own port too; here /v1/* goes to the upstream unchanged."""
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
     async def passthrough(request: Request, path: str) -> Response:
-        body = await _read(request, limit)
+        body = await request.body()
         headers = {key: value for key, value in request.headers.items() if key.lower() not in _HOP_BY_HOP}
         headers.pop("content-length", None)
         response = await cancel_on_disconnect(

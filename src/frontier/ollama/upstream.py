@@ -27,9 +27,10 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128
 
 
 class UpstreamError(EngineError):
-    def __init__(self, message: str, status: int = 502) -> None:
+    def __init__(self, message: str, status: int = 502, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # seconds, when the upstream said it is busy
 
 
 class UpstreamRejected(FrontierError):
@@ -53,12 +54,22 @@ def _error_message(response: httpx.Response) -> str:
     return response.text.strip() or response.reason_phrase
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """The upstream's Retry-After in seconds (the HTTP-date form is rare from APIs: 1 s then)."""
+    text = response.headers.get("retry-after", "").strip()
+    try:
+        return max(1.0, float(text))
+    except ValueError:
+        return 1.0
+
+
 def _raise_for_status(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
     message = _error_message(response)
     if response.status_code in (429, 503):
-        raise UpstreamError(f"upstream busy: {message}", status=503)
+        # Ollama's clients know 503 (busy), not 429; the upstream's Retry-After hint travels on.
+        raise UpstreamError(f"upstream busy: {message}", status=503, retry_after=_retry_after(response))
     if response.status_code >= 500:
         raise UpstreamError(f"upstream error ({response.status_code}): {message}")
     raise UpstreamRejected(response.status_code, message)

@@ -14,6 +14,7 @@ from frontier import __version__
 from frontier.engine.pool import EnginePool
 from frontier.engine.protocol import Engine
 from frontier.errors import ModelLoadError
+from frontier.limits import BodyLimitMiddleware, Drain, DrainMiddleware, LimitedEngine, Limits
 from frontier.metrics import (
     EngineMetrics,
     MeteredEngine,
@@ -33,14 +34,18 @@ log = logging.getLogger("frontier.server")
 
 def create_app(
     engine: Engine, *, load_on_start: bool = True, catalog: Catalog | None = None,
-    registry: CollectorRegistry | None = None,
+    registry: CollectorRegistry | None = None, limits: Limits | None = None,
 ) -> FastAPI:
     """The server app. With an EnginePool (what `frontier serve` builds) it also offers model management
     (`/frontier/models/...`); `catalog` names what a pull may fetch (default: the built-in catalog).
-    `registry` receives this app's metrics (a fresh one by default: apps never share the global one)."""
+    `registry` receives this app's metrics (a fresh one by default: apps never share the global one).
+    `limits` bounds request sizes, max_tokens and the queue (defaults: `Limits()`); `app.state.drain` is the
+    drain state a `DrainingServer` runs the app with."""
     registry = registry or new_registry()
+    limits = limits or Limits()
     service_metrics, engine_metrics = ServiceMetrics(registry), EngineMetrics(registry)
-    metered = MeteredEngine(engine)
+    metered = MeteredEngine(LimitedEngine(engine, limits))
+    drain = Drain(limits.drain_seconds, limits.retry_after)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -75,7 +80,11 @@ def create_app(
     app.include_router(build_router(metered, catalog))
     if isinstance(engine, EnginePool):
         app.include_router(build_registry_router(engine, catalog))
+    # Added first = innermost: the access line and metrics see the 413s and 503s these answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=errors.response)
+    app.add_middleware(DrainMiddleware, drain=drain, render=errors.response)
     app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
     app.state.engine = engine
+    app.state.drain = drain
     app.state.metrics_registry = registry
     return app

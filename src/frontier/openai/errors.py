@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontier.errors import (
     ContextLengthError,
     DownloadError,
+    DrainingError,
     EngineError,
     EngineUnavailableError,
     FrontierError,
@@ -20,6 +21,7 @@ from frontier.errors import (
     ModelLoadError,
     ModelNotFoundError,
     OverloadedError,
+    PayloadTooLargeError,
 )
 
 
@@ -31,10 +33,15 @@ def render(exc: FrontierError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, headers) for a domain error."""
     if isinstance(exc, ModelNotFoundError):
         return 404, error_body(str(exc), "invalid_request_error", "model", "model_not_found"), {}
+    if isinstance(exc, PayloadTooLargeError):
+        return 413, error_body(str(exc), "invalid_request_error", None, exc.code), {}
     if isinstance(exc, ContextLengthError):
         return 400, error_body(str(exc), "invalid_request_error", exc.param, exc.code), {}
     if isinstance(exc, InvalidRequestError):
         return 400, error_body(str(exc), "invalid_request_error", exc.param, exc.code or "invalid_value"), {}
+    if isinstance(exc, DrainingError):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return 503, error_body(str(exc), "server_error", None, "draining"), headers
     if isinstance(exc, OverloadedError):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
         return 429, error_body(str(exc), "rate_limit_error", None, "overloaded"), headers
@@ -47,6 +54,12 @@ def render(exc: FrontierError) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, EngineError):
         return 500, error_body(str(exc), "server_error", None, "engine_error"), {}
     return 500, error_body(str(exc), "server_error", None, None), {}
+
+
+def response(exc: FrontierError) -> Response:
+    """A domain error as a whole HTTP response (what middleware sends before any route runs)."""
+    status, body, headers = render(exc)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def sse_error(exc: FrontierError) -> str:

@@ -26,9 +26,12 @@ def _sse(obj: dict[str, Any]) -> str:
     return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
 
 
-async def _start(engine: Engine, req: GenerationRequest) -> tuple[Delta | None, AsyncGenerator[Delta, None]]:
-    """Pulls the first delta before any byte is sent, so that refusals (context, grammar, unknown model)
-    get a real 4xx status instead of an error event."""
+Started = tuple[Delta | None, AsyncGenerator[Delta, None]]
+
+
+async def _start(engine: Engine, req: GenerationRequest) -> Started:
+    """Pulls the first delta before any byte is sent, so that refusals (context, grammar, unknown model,
+    a full queue) get a real 4xx status instead of an error event."""
     stream = engine.generate(req)
     try:
         first = await anext(stream)
@@ -38,6 +41,19 @@ async def _start(engine: Engine, req: GenerationRequest) -> tuple[Delta | None, 
         await stream.aclose()
         raise
     return first, stream
+
+
+async def _start_unless_gone(request: Request, engine: Engine, req: GenerationRequest) -> Started | None:
+    """_start, given up (freeing the request's queue place) if the client leaves while it waits for a slot."""
+    start = asyncio.ensure_future(_start(engine, req))
+    watch = asyncio.ensure_future(_wait_disconnect(request))
+    done, _ = await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+    if start in done:
+        watch.cancel()
+        return start.result()
+    start.cancel()
+    await asyncio.gather(start, return_exceptions=True)
+    return None
 
 
 async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> tuple[
@@ -166,7 +182,10 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
     async def chat_completions(body: wire.ChatCompletionRequest, request: Request) -> Any:
         req = translate.to_generation_request(body)
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        first, stream = await _start(engine, req)
+        started = await _start_unless_gone(request, engine, req)
+        if started is None:
+            return Response(status_code=499)  # nobody is listening; the status is for the access log
+        first, stream = started
         if not body.stream:
             collected = await _collect_unless_gone(request, first, stream)
             if collected is None:
@@ -188,7 +207,10 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
         rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         want_lp = body.logprobs is not None
         echo = req.prompt if body.echo and req.prompt else ""
-        first, stream = await _start(engine, req)
+        started = await _start_unless_gone(request, engine, req)
+        if started is None:
+            return Response(status_code=499)
+        first, stream = started
         if not body.stream:
             collected = await _collect_unless_gone(request, first, stream)
             if collected is None:

@@ -17,9 +17,10 @@ from frontier.errors import FrontierError
 from frontier.service.services import SERVER, Probe, ServiceSpec, probe
 from frontier.service.state import PidRecord, StateDir, process_of
 
-# `frontier serve` drains in-flight requests for up to 30 s on SIGTERM (uvicorn timeout_graceful_shutdown);
-# a little more than that before SIGKILL lets a full drain finish.
-DEFAULT_DRAIN_S = 40.0
+# Both services drain in-flight requests for up to FRONTIER_DRAIN_SECONDS (default 30) on SIGTERM, then take
+# a moment to shut down; a margin over the drain before SIGKILL lets a full drain finish.
+DRAIN_MARGIN_S = 10.0
+DEFAULT_DRAIN_S = 30.0 + DRAIN_MARGIN_S
 _LOG_TAIL_CHARS = 3000
 
 

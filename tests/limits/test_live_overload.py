@@ -1,0 +1,121 @@
+"""The bounded queue on the live stack: one engine slot, one queue place. The excess is refused at once with
+a retry hint (429 on the server, 503 through the Ollama layer), the admitted requests complete, and a client
+that leaves while queued gives its place back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from tests.conftest import DEFAULT_MODEL
+from tests.ollama.conftest import MODEL, start_layer
+
+import openai
+from openai import AsyncOpenAI
+
+ENV = {"MISTRAL_MAX_BATCH_SIZE": "1", "FRONTIER_MAX_QUEUE": "1"}
+TOKENS = 4
+
+
+@pytest.fixture(scope="module")
+def busy(start_server) -> str:  # type: ignore[no-untyped-def]
+    return str(start_server(ENV).url)
+
+
+@pytest.fixture(scope="module")
+def busy_layer(busy: str) -> Iterator[str]:
+    layer = start_layer(busy)
+    yield layer.url
+    layer.stop()
+
+
+def _health(url: str) -> dict:
+    return httpx.get(f"{url}/health", timeout=10).json()
+
+
+def _wait_for(check: object, what: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_beyond_slots_and_queue_the_server_answers_429_with_retry_after(busy: str) -> None:
+    client = AsyncOpenAI(base_url=f"{busy}/v1", api_key="unused", max_retries=0, timeout=300)
+
+    async def one(i: int) -> tuple[str, object]:
+        try:
+            stream = await client.chat.completions.create(
+                model=DEFAULT_MODEL, messages=[{"role": "user", "content": f"Story {i}"}], max_tokens=TOKENS,
+                stream=True, stream_options={"include_usage": True}, extra_body={"ignore_eos": True},
+            )
+            usage = None
+            async for chunk in stream:
+                usage = chunk.usage or usage
+            return "done", usage.completion_tokens if usage else None
+        except openai.RateLimitError as exc:
+            return "refused", (exc.code, exc.response.headers.get("retry-after"))
+
+    async def main() -> list[tuple[str, object]]:
+        try:
+            return await asyncio.gather(*(one(i) for i in range(4)))
+        finally:
+            await client.close()
+
+    results = sorted(asyncio.run(main()))
+    assert results == [("done", TOKENS), ("done", TOKENS), ("refused", ("overloaded", "2")),
+                       ("refused", ("overloaded", "2"))]
+    assert _health(busy)["in_flight"] == 0 and _health(busy)["queued"] == 0
+
+
+def test_beyond_the_queue_the_ollama_layer_answers_503_with_retry_after(busy_layer: str) -> None:
+    async def one(client: httpx.AsyncClient, i: int) -> tuple[int, str, str]:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": f"Count to {i + 50}."}],
+                "options": {"num_predict": TOKENS}}
+        async with client.stream("POST", "/api/chat", json=body) as r:
+            lines = [json.loads(line) async for line in r.aiter_lines() if line]
+        last = lines[-1]
+        return r.status_code, r.headers.get("retry-after", ""), "done" if last.get("done") else last.get("error", "")
+
+    async def main() -> list[tuple[int, str, str]]:
+        async with httpx.AsyncClient(base_url=busy_layer, timeout=300) as client:
+            await client.get("/api/tags")  # the model list is cached: all four go upstream at once
+            return await asyncio.gather(*(one(client, i) for i in range(4)))
+
+    results = sorted(asyncio.run(main()))
+    assert [(status, retry) for status, retry, _ in results] == [(200, ""), (200, ""), (503, "2"), (503, "2")]
+    assert [end for _, _, end in results[:2]] == ["done", "done"]
+    assert all("busy" in end for _, _, end in results[2:])
+
+
+def test_a_client_leaving_while_queued_gives_its_place_back(busy: str) -> None:
+    long = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Write a long story."}],
+            "max_tokens": 2000, "stream": True, "ignore_eos": True}
+    short = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    url = httpx.URL(busy)
+    with httpx.stream("POST", f"{busy}/v1/chat/completions", json=long, timeout=120) as running:
+        lines = running.iter_lines()
+        assert next(lines).startswith("data: ")  # holds the one slot now
+        payload = json.dumps(short).encode()
+        waiting = socket.create_connection((url.host, url.port))
+        waiting.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+        _wait_for(lambda: _health(busy)["queued"] == 1, "the second request never queued")
+        waiting.close()  # the client leaves before its turn
+        _wait_for(lambda: _health(busy)["queued"] == 0, "the queue place was not given back", within=10)
+        # One slot + one queue place: the next request is admitted (queued), not refused with a 429.
+        statuses: list[int] = []
+        third = threading.Thread(target=lambda: statuses.append(
+            httpx.post(f"{busy}/v1/chat/completions", json=short, timeout=300).status_code))
+        third.start()
+        _wait_for(lambda: _health(busy)["queued"] == 1 or bool(statuses), "the third request was not admitted")
+        assert statuses == []  # still waiting for the slot, not refused
+    third.join(timeout=300)
+    assert statuses == [200]
+    _wait_for(lambda: _health(busy)["in_flight"] == 0, "the left stream kept its slot", within=10)
