@@ -58,6 +58,11 @@ class Tally:
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def summary(self) -> dict[str, Any]:
+        """The counts as plain data (asdict would try to copy the lock)."""
+        return {"requests": self.requests, "completed": self.completed, "incomplete": self.incomplete,
+                "errors": self.errors, "tokens": self.tokens, "error_samples": list(self.error_samples)}
+
     def add(self, complete: bool, tokens: int, error: str | None = None) -> None:
         with self.lock:
             self.requests += 1
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     wait_idle(args.openai_url)
     end = {name: Resources.of(pid) for name, pid in pids.items()}
 
-    clients = {api: {k: v for k, v in asdict(t).items() if k != "lock"} for api, t in tallies.items()}
+    clients = {api: t.summary() for api, t in tallies.items()}
     for api, t in warmup.items():  # warm-up failures count too
         clients[api]["errors"] += t.errors
         clients[api]["incomplete"] += t.incomplete
