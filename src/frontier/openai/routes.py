@@ -21,8 +21,10 @@ from frontier.openai.errors import sse_error
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # `stream: true` answers are server-sent events: the document names both media types of a 200.
-_STREAMED: dict[int | str, dict[str, Any]] = {200: {"description": "The answer (JSON), or with `stream: true` server-sent events",
-                   "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+_STREAMED: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The answer (JSON), or with `stream: true` server-sent events",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}}
 
 
 def _sse(obj: dict[str, Any]) -> str:
