@@ -50,6 +50,8 @@ def test_body_that_is_not_an_object_is_a_400(openai_server: str) -> None:
         ({"model": 7, "messages": HI}, "model"),
         ({"model": DEFAULT_MODEL, "messages": HI, "stop": [1]}, "stop"),
         ({"model": DEFAULT_MODEL, "messages": HI, "n": 0}, "n"),
+        # Found by the fuzz run: a denormal penalty is zero in the engine's f32, NaN logits, a 500.
+        ({"model": DEFAULT_MODEL, "messages": HI, "repetition_penalty": 5e-324}, "repetition_penalty"),
         ({"model": DEFAULT_MODEL, "messages": HI, "top_logprobs": 50, "logprobs": True}, "top_logprobs"),
         ({"model": DEFAULT_MODEL, "messages": HI, "response_format": {"type": "yaml"}}, "response_format.type"),
     ],

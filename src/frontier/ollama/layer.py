@@ -275,11 +275,12 @@ async def _lines(events: EventStream, state: StreamState) -> AsyncIterator[dict[
                     yield line
             if not events.completed and state.finish_reason is None:
                 raise UpstreamError("upstream closed the stream before it finished")
+            final = state.finish()
         except (FrontierError, ValueError) as exc:
             log.warning("stream for %s ended with an error: %s", state.model, exc)
             yield {"error": str(exc)}
             return
-        for line in state.finish():
+        for line in final:
             yield line
     finally:
         await events.aclose()

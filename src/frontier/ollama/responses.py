@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from frontier.ollama.clock import Stopwatch, nanos, now_rfc3339
 from frontier.ollama.translate import new_tool_call_id
+from frontier.ollama.upstream import UpstreamError
 
 Kind = Literal["chat", "generate"]
 # Per-request timings an upstream may add to `usage` (Frontier's and mistral.rs's names), in seconds.
 _PROMPT_SECONDS = ("prompt_seconds", "prompt_time_sec", "total_prompt_time_sec")
 _COMPLETION_SECONDS = ("completion_seconds", "completion_time_sec", "total_completion_time_sec")
+
+
+@contextmanager
+def _readable(what: str) -> Iterator[None]:
+    """An upstream answer of the wrong shape (a list where an object belongs...) is the upstream's fault: it
+    becomes an UpstreamError (a 502, or the stream's one error line), not a TypeError out of a stream."""
+    try:
+        yield
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise UpstreamError(f"the upstream sent a {what} this layer cannot read ({type(exc).__name__})") from None
 
 
 def done_reason(finish_reason: str | None) -> str:
@@ -146,6 +158,13 @@ def from_openai_response(
     new_id: Callable[[], str] = new_tool_call_id,
 ) -> dict[str, Any]:
     """A non-stream chat completion or completion -> Ollama's single response object."""
+    with _readable("response"):
+        return _from_openai_response(response, kind, model, watch, new_id)
+
+
+def _from_openai_response(
+    response: Mapping[str, Any], kind: Kind, model: str, watch: Stopwatch, new_id: Callable[[], str]
+) -> dict[str, Any]:
     choice = _choice(response)
     message = choice.get("message") or {}
     text = message.get("content") if "message" in choice else choice.get("text")
@@ -176,6 +195,10 @@ class StreamState:
 
     def absorb(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One OpenAI chunk -> zero or more Ollama lines. Thinking and content never share a line."""
+        with _readable("stream chunk"):
+            return self._absorb(chunk)
+
+    def _absorb(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         choice = _choice(chunk)
@@ -209,6 +232,10 @@ class StreamState:
 
     def finish(self) -> list[dict[str, Any]]:
         """The complete tool calls (one line, as Ollama emits them), then the one final line."""
+        with _readable("stream"):
+            return self._finish()
+
+    def _finish(self) -> list[dict[str, Any]]:
         lines = []
         if self.tool_calls and self.kind == "chat":
             calls = [{"function": slot} for _, slot in sorted(self.tool_calls.items())]

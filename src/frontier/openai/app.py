@@ -25,7 +25,7 @@ from frontier.metrics import (
     take_snapshot,
 )
 from frontier.models.catalog import Catalog, load_catalog
-from frontier.openai import errors
+from frontier.openai import errors, openapi
 from frontier.openai.registry_routes import build_registry_router
 from frontier.openai.routes import build_router
 
@@ -65,6 +65,7 @@ def create_app(
         description="OpenAI-compatible inference on the mistral.rs engine.",
     )
     errors.install(app)
+    openapi.install(app)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:

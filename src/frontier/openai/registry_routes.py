@@ -63,7 +63,8 @@ def build_registry_router(pool: EnginePool, catalog: Catalog) -> APIRouter:
     async def unload(body: ModelRequest) -> dict[str, Any]:
         return {"model": body.model, "unloaded": await pool.unload(body.model)}
 
-    @router.post("/pull", response_model=None)
+    @router.post("/pull", response_model=None, responses={200: {
+        "description": "Progress lines (NDJSON)", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def pull(body: PullRequest) -> StreamingResponse:
         # Planned before the first byte: an unknown name or a refused source is a real 4xx, not a stream line.
         plan = await asyncio.to_thread(plan_pull, body.model, catalog, models_path, insecure=body.insecure)

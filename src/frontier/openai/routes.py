@@ -20,6 +20,11 @@ from frontier.openai import translate, wire
 from frontier.openai.errors import sse_error
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# `stream: true` answers are server-sent events: the document names both media types of a 200.
+_STREAMED: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The answer (JSON), or with `stream: true` server-sent events",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}}
 
 
 def _sse(obj: dict[str, Any]) -> str:
@@ -164,7 +169,8 @@ def model_entry(m: ModelInfo, catalog: Catalog | None) -> dict[str, Any]:
 def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/health")
+    @router.get("/health", responses={503: {"description": "No model can answer; `reason` says why", "content": {
+        "application/json": {"schema": {"type": "object", "required": ["status", "reason"]}}}}})
     async def health() -> JSONResponse:
         h = await engine.health()
         models = [m.id for m in engine.models() if m.loaded and not m.alias_of]  # loaded now
@@ -178,7 +184,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
     async def list_models() -> dict[str, Any]:
         return {"object": "list", "data": [model_entry(m, catalog) for m in engine.models()]}
 
-    @router.post("/v1/chat/completions", response_model=None)
+    @router.post("/v1/chat/completions", response_model=None, responses=_STREAMED)
     async def chat_completions(body: wire.ChatCompletionRequest, request: Request) -> Any:
         req = translate.to_generation_request(body)
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
@@ -201,7 +207,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
         )
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
-    @router.post("/v1/completions", response_model=None)
+    @router.post("/v1/completions", response_model=None, responses=_STREAMED)
     async def completions(body: wire.CompletionRequest, request: Request) -> Any:
         req = translate.completion_to_generation_request(body)
         rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())

@@ -104,7 +104,9 @@ class _Sampling(_Request):
     seed: int | None = None
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    repetition_penalty: float | None = Field(None, gt=0)
+    # Below 0.01 no sampler means anything, and a value that rounds to zero in the engine's f32 logits divides
+    # by zero: 5e-324 (found by the fuzz run) made NaN logits and a failed generation (500).
+    repetition_penalty: float | None = Field(None, ge=0.01, le=100)
     n: int = Field(1, ge=1, le=8)
     ignore_eos: bool = False  # vLLM's extension: keep generating past end-of-sequence up to max_tokens
     # Frontier extension (Ollama's keep_alive, in seconds): how long the model stays loaded once idle;
