@@ -48,6 +48,8 @@ from frontier.ollama.wire import (
     ShowRequest,
     parse_body,
 )
+from frontier.security.auth import CHALLENGE
+from frontier.security.policy import SecurityPolicy, install_cors, install_key_check
 
 log = logging.getLogger("frontier.ollama")
 
@@ -58,6 +60,14 @@ DEFAULT_MAX_BODY = 64 * 1024 * 1024
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                          "trailer", "transfer-encoding", "upgrade", "host"))
 # fmt: on
+
+
+# What the stack's health checks and clients' "is it running" probes call: open unless FRONTIER_OPEN_HEALTH=false.
+OPEN_HEALTH_PATHS = frozenset({"/", "/api/version"})
+
+
+def _refuse(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, 401, headers=CHALLENGE)
 
 
 class BodyTooLarge(FrontierError):
@@ -145,7 +155,7 @@ def create_app(
     (a fresh one by default)."""
     settings = settings or load_settings()
     registry = registry or new_registry()
-    upstream = Upstream(settings.upstream_url, client, timeout=timeout)
+    upstream = Upstream(settings.upstream_url, client, timeout=timeout, api_key=settings.upstream_api_key)
     upstream_metrics = UpstreamMetrics(registry)
     instrument_client(upstream.client, upstream_metrics)
     layer = OllamaLayer(upstream, ModelMap.load(settings.frontier_model_map))
@@ -164,7 +174,10 @@ def create_app(
     async def metrics() -> Response:
         return metrics_response(registry)
 
+    security = SecurityPolicy.from_settings(settings)
+    install_key_check(app, security, OPEN_HEALTH_PATHS, _refuse)
     app.add_middleware(ObservabilityMiddleware, metrics=ServiceMetrics(registry))
+    install_cors(app, security)
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     for kind in (FrontierError, ClientGone, HTTPException, Exception):
         app.add_exception_handler(kind, _handle)
