@@ -62,6 +62,10 @@ def _raise_for_status(response: httpx.Response) -> None:
         raise UpstreamError(f"upstream busy: {message}", status=503)
     if response.status_code >= 500:
         raise UpstreamError(f"upstream error ({response.status_code}): {message}")
+    if response.status_code == 401:
+        # The layer's own key was refused, not the client's: a configuration fault of this server.
+        raise UpstreamError(f"upstream refused this server's API key ({message}): set FRONTIER_UPSTREAM_API_KEY "
+                            "to the upstream's key")
     raise UpstreamRejected(response.status_code, message)
 
 
