@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from frontier.errors import DownloadError, FrontierError, InvalidRequestError
@@ -30,6 +30,12 @@ class PullPlan:
     insecure: bool = False  # plain-HTTP sources allowed (the request said so)
 
 
+def _path_like(name: str) -> bool:
+    lowered = name.lower()
+    return (name.startswith(("/", "~")) or "\\" in name or ".." in PurePosixPath(name).parts
+            or "%2e" in lowered or "%2f" in lowered)
+
+
 def plan_pull(ref: str, catalog: Catalog, models_path: Path, *, insecure: bool = False) -> PullPlan:
     """What pulling `ref` fetches and where: a catalog name or Ollama name, a catalog file name, an
     `hf.co/owner/repo[:quant]` or `owner/repo[/file]`, or a URL. Raises ModelNotFoundError / DownloadError."""
@@ -37,8 +43,12 @@ def plan_pull(ref: str, catalog: Catalog, models_path: Path, *, insecure: bool =
     for prefix in _HUB_PREFIXES:
         if text.lower().startswith(prefix):
             text = text[len(prefix):]
-    if "://" in text and (reason := url_refusal(text, insecure=insecure)) is not None:
-        raise InvalidRequestError(reason, param="model")
+    if "://" in text:
+        if (reason := url_refusal(text, insecure=insecure)) is not None:
+            raise InvalidRequestError(reason, param="model")
+    elif _path_like(text):
+        # A name, never a path: `../x` would otherwise become a hub "repo" named `..`.
+        raise InvalidRequestError(f"invalid model name {ref!r}: a name or URL, not a path", param="model")
     resolved = catalog.by_filename(text)
     if resolved is not None:
         model_file = resolved.file
