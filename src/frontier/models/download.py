@@ -90,7 +90,7 @@ def plan_download(
     options: FetchOptions | None = None,
 ) -> ModelFile:
     """`catalog-name[:quant]` | Ollama name | `hf-owner/repo[/file]` | URL -> the file to fetch."""
-    if ref.startswith(("http://", "https://")):
+    if urlsplit(ref).scheme.lower() in ("http", "https"):
         name = Path(unquote(urlsplit(ref).path)).name
         return ModelFile(quant=quant or "", file=name, sha256=sha256, sources=(UrlSource(url=ref),))
     try:
