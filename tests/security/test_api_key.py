@@ -89,7 +89,7 @@ def test_the_scheme_is_case_insensitive(secured: SecuredStack) -> None:
 def test_openai_sdk_with_the_key_chats_and_without_it_gets_authentication_error(secured: SecuredStack) -> None:
     with openai.OpenAI(base_url=secured.server + "/v1", api_key=secured.key, max_retries=0) as client:
         model = client.models.list().data[0].id
-        reply = client.chat.completions.create(model=model, messages=HELLO, max_tokens=4)  # type: ignore[arg-type]
+        reply = client.chat.completions.create(model=model, messages=HELLO, max_tokens=2)  # type: ignore[arg-type]
     assert reply.choices[0].message.content
     wrong = openai.OpenAI(base_url=secured.server + "/v1", api_key="sk-not-the-key", max_retries=0)
     with wrong, pytest.raises(openai.AuthenticationError) as refused:
@@ -109,7 +109,7 @@ def test_openai_sdk_through_the_layers_v1_passthrough(secured: SecuredStack) -> 
 def test_ollama_client_with_headers_or_ollama_api_key(secured: SecuredStack, monkeypatch: pytest.MonkeyPatch) -> None:
     with ollama.Client(host=secured.layer, headers=secured.auth()) as client:
         assert MODEL in [m.model for m in client.list().models]
-        assert client.chat(model=MODEL, messages=HELLO, options={"num_predict": 4}).message.content
+        assert client.chat(model=MODEL, messages=HELLO, options={"num_predict": 2}).message.content
     with ollama.Client(host=secured.layer) as keyless, pytest.raises(ollama.ResponseError) as refused:
         keyless.list()
     assert refused.value.status_code == 401 and "API key" in refused.value.error
@@ -119,7 +119,7 @@ def test_ollama_client_with_headers_or_ollama_api_key(secured: SecuredStack, mon
 
 
 def _litellm(stack: SecuredStack, provider: str, **extra: Any) -> Any:
-    return litellm.completion(model=f"{provider}/{MODEL}", api_base=stack.layer, messages=HELLO, max_tokens=4,
+    return litellm.completion(model=f"{provider}/{MODEL}", api_base=stack.layer, messages=HELLO, max_tokens=2,
                               timeout=120, **extra)
 
 

@@ -19,14 +19,14 @@ def test_a_marker_in_prompts_never_reaches_the_logs(secured: SecuredStack) -> No
     prompt = f"Repeat this word exactly: {marker}"
     with openai.OpenAI(base_url=secured.server + "/v1", api_key=secured.key, max_retries=0) as client:
         model = client.models.list().data[0].id
-        client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}], max_tokens=8)
-        stream = client.completions.create(model=model, prompt=prompt, max_tokens=8, stream=True)
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}], max_tokens=2)
+        stream = client.completions.create(model=model, prompt=prompt, max_tokens=2, stream=True)
         generated = "".join(chunk.choices[0].text for chunk in stream if chunk.choices)
     with ollama.Client(host=secured.layer, headers=secured.auth()) as layer:
         answer = layer.chat(model=MODEL, messages=[{"role": "system", "content": marker},
-                                                   {"role": "user", "content": prompt}], options={"num_predict": 8})
+                                                   {"role": "user", "content": prompt}], options={"num_predict": 2})
         generated += answer.message.content or ""
-        generated += layer.generate(model=MODEL, prompt=prompt, options={"num_predict": 8}).response
+        generated += layer.generate(model=MODEL, prompt=prompt, options={"num_predict": 2}).response
     # Refused requests carry the marker too: a bad key, an invalid body, an unknown option value.
     httpx.post(secured.server + "/v1/chat/completions", json={"messages": [{"role": "user", "content": marker}]},
                headers={"Authorization": "Bearer wrong"}, timeout=30)
