@@ -6,7 +6,7 @@ its own dialect; the CLI sends the key through `auth_headers`. docs/security.md 
 
 from frontier.security.auth import ApiKeyMiddleware, auth_headers, bearer_token, key_matches
 from frontier.security.binding import exposure_warning, is_loopback_host
-from frontier.security.policy import SecurityPolicy, install
+from frontier.security.policy import SecurityPolicy, install_cors, install_key_check
 
 __all__ = [
     "ApiKeyMiddleware",
@@ -14,7 +14,8 @@ __all__ = [
     "auth_headers",
     "bearer_token",
     "exposure_warning",
-    "install",
+    "install_cors",
+    "install_key_check",
     "is_loopback_host",
     "key_matches",
 ]

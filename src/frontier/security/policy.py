@@ -53,8 +53,3 @@ def install_cors(app: FastAPI, policy: SecurityPolicy) -> None:
         expose_headers=["X-Request-ID", "Retry-After"],
     )
 
-
-def install(app: FastAPI, policy: SecurityPolicy, health_paths: frozenset[str], refuse: Refusal) -> None:
-    """Both in one call, for apps whose other middleware does not need to sit between them."""
-    install_key_check(app, policy, health_paths, refuse)
-    install_cors(app, policy)
