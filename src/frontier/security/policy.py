@@ -52,4 +52,3 @@ def install_cors(app: FastAPI, policy: SecurityPolicy) -> None:
         allow_credentials=False,
         expose_headers=["X-Request-ID", "Retry-After"],
     )
-
