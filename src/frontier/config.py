@@ -156,6 +156,24 @@ class Settings(BaseSettings):
         "text", description="Log format of the server and the layer: text (a terminal) or json (one object a line)."
     )
 
+    # --- security (docs/security.md) ----------------------------------------------------------------
+    frontier_api_key: str = Field(
+        "", repr=False,
+        description="API key both services require (Authorization: Bearer <key>, what the OpenAI SDK and "
+        "litellm's OLLAMA_API_KEY send); empty: no key (fine on 127.0.0.1, not on a shared network).",
+    )
+    frontier_upstream_api_key: str | None = Field(
+        None, repr=False,
+        description="Key the Ollama layer sends to its upstream; unset: FRONTIER_API_KEY (one key for the stack).",
+    )
+    frontier_open_health: bool = Field(
+        True, description="Health endpoints answer without the key (/health; the layer's /, /api/version)."
+    )
+    frontier_open_metrics: bool = Field(True, description="/metrics answers without the key (Prometheus scrapes).")
+    frontier_cors_origins: str = Field(
+        "", description="Browser origins allowed by CORS, comma-separated, or *; empty: CORS off (no headers)."
+    )
+
     # --- running the stack (frontier start / stop / status) ---------------------------------------
     frontier_state_dir: Path = Field(
         Path(".frontier"), description="Folder for the pid and log files of `frontier start` (relative: to the cwd)."
@@ -199,6 +217,14 @@ class Settings(BaseSettings):
             return self.frontier_upstream_url.rstrip("/")
         host = "127.0.0.1" if self.mistral_host in ("0.0.0.0", "::") else self.mistral_host
         return f"http://{host}:{self.mistral_api_port}"
+
+    @property
+    def upstream_api_key(self) -> str:
+        return self.frontier_api_key if self.frontier_upstream_api_key is None else self.frontier_upstream_api_key
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.frontier_cors_origins.split(",") if origin.strip()]
 
     def model_path(self) -> Path:
         """The configured model, resolved inside the models folder unless given as an absolute path."""

@@ -17,10 +17,26 @@ from frontier.bench import clients, workload
 from frontier.bench.chart import write_chart
 from frontier.bench.report import print_report, to_json
 from frontier.bench.runner import Plan, PromptFactory, run_plan
+from frontier.security.auth import auth_headers
 
 console = Console()
 err = Console(stderr=True)
 DEFAULT_URLS = {"openai": "http://127.0.0.1:8080", "ollama": "http://127.0.0.1:11434"}
+_API_KEY = typer.Option(None, "--api-key", help="Bearer key to send [default: FRONTIER_API_KEY].",
+                        show_default=False)
+
+
+def _configured_key(api_key: str | None) -> str:
+    """The key given, else FRONTIER_API_KEY (a broken .env must not stop a bench of another endpoint)."""
+    if api_key is not None:
+        return api_key
+    from frontier.config import load_settings
+    from frontier.errors import ConfigError
+
+    try:
+        return load_settings().frontier_api_key
+    except ConfigError:
+        return ""
 
 
 def parse_levels(text: str) -> tuple[int, ...]:
@@ -66,7 +82,8 @@ async def _bench(args: dict[str, Any]) -> int:
     plan: Plan = args["plan"]
     timeout = httpx.Timeout(args["timeout"], connect=10)
     limits = httpx.Limits(max_connections=max(plan.concurrency) * 2 + 4, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+    headers = auth_headers(args["api_key"])
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, headers=headers) as http:
         specs = [(args["api"], args["url"], args["model"], args["tokenizer_url"])]
         if args["compare"]:
             specs.append((args["compare_api"] or args["api"], args["compare"], args["compare_model"] or args["model"],
@@ -131,6 +148,7 @@ def bench(
     json_path: str = typer.Option(None, "--json", help="Write the report as JSON here."),
     chart_path: str = typer.Option(None, "--chart", help="Write a PNG chart here."),
     fail_on_error: bool = typer.Option(False, help="Exit 1 when any request failed."),
+    api_key: str = _API_KEY,
 ) -> None:
     api_ = _api(api)
     if requests is not None and duration is not None:
@@ -142,13 +160,15 @@ def bench(
             "compare_api": _api(compare_api) if compare_api else None, "compare_model": compare_model,
             "tokenizer_url": tokenizer_url, "ignore_eos": ignore_eos, "temperature": temperature,
             "timeout": timeout, "json_path": Path(json_path) if json_path else None,
-            "chart_path": Path(chart_path) if chart_path else None, "fail_on_error": fail_on_error}
+            "chart_path": Path(chart_path) if chart_path else None, "fail_on_error": fail_on_error,
+            "api_key": _configured_key(api_key)}
     raise typer.Exit(asyncio.run(_bench(args)))
 
 
 def perf_check(
     url: str = typer.Option(None, help="Also query a running server's /health and /v1/models."),
     json_path: str = typer.Option(None, "--json", help="Write the facts and recommendations as JSON here."),
+    api_key: str = _API_KEY,
 ) -> None:
     from frontier.bench import perf_check as pc
     from frontier.config import load_settings
@@ -188,7 +208,7 @@ def perf_check(
             table.add_row(e.variable, e.value, "yes" if e.applies else "[yellow]no[/yellow]", e.detail)
     console.print(table)
     if url:
-        doc["server"] = _query_server(url)
+        doc["server"] = _query_server(url, _configured_key(api_key))
     if recs:
         rec_table = Table(title="recommendations", title_justify="left")
         for col in ("level", "variable", "set to", "why"):
@@ -203,11 +223,11 @@ def perf_check(
         err.print(f"wrote {json_path}")
 
 
-def _query_server(url: str) -> dict[str, Any]:
+def _query_server(url: str, api_key: str) -> dict[str, Any]:
     out: dict[str, Any] = {"url": url}
     for path in ("/health", "/v1/models"):
         try:
-            response = httpx.get(url.rstrip("/") + path, timeout=10)
+            response = httpx.get(url.rstrip("/") + path, headers=auth_headers(api_key), timeout=10)
             body = response.json() if "json" in response.headers.get("content-type", "") else response.text[:200]
             out[path] = {"status": response.status_code, "body": body}
             console.print(f"[bold]{path}[/bold] {response.status_code}: {json.dumps(body)[:300]}")

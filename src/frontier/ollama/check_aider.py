@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from frontier.security.auth import auth_headers
+
 SYSTEM = "Act as an expert software developer. Always use best practices when coding."
 USER = "Write a Python function that adds two numbers."
 DONE_REASONS = ("stop", "length")
@@ -135,7 +137,7 @@ def _generate(client: httpx.Client, model: str) -> str:
     return _final_checks(final) + f"eval_count={final['eval_count']}: {text.strip()[:60]!r}"
 
 
-def run_checks(url: str, model: str, *, timeout: float = 120.0) -> list[CheckResult]:
+def run_checks(url: str, model: str, *, timeout: float = 120.0, api_key: str = "") -> list[CheckResult]:
     steps: list[tuple[str, Callable[[httpx.Client, str], str]]] = [
         ("show (litellm.get_model_info)", _show),
         ("chat, streamed (ollama_chat/, main conversation)", lambda c, m: _chat(c, m, stream=True)),
@@ -143,7 +145,8 @@ def run_checks(url: str, model: str, *, timeout: float = 120.0) -> list[CheckRes
         ("generate, streamed (ollama/ provider)", _generate),
     ]
     results = []
-    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, trust_env=False) as client:
+    headers = auth_headers(api_key)  # what litellm sends with OLLAMA_API_KEY
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, trust_env=False, headers=headers) as client:
         for name, step in steps:
             try:
                 results.append(CheckResult(name, True, step(client, model)))

@@ -19,6 +19,7 @@ import httpx
 
 from frontier.errors import EngineError, FrontierError
 from frontier.ollama.metadata import UpstreamModel
+from frontier.security.auth import auth_headers
 
 log = logging.getLogger("frontier.ollama.upstream")
 
@@ -72,6 +73,10 @@ def _raise_for_status(response: httpx.Response) -> None:
         raise UpstreamError(f"upstream busy: {message}", status=503, retry_after=_retry_after(response))
     if response.status_code >= 500:
         raise UpstreamError(f"upstream error ({response.status_code}): {message}")
+    if response.status_code == 401:
+        # The layer's own key was refused, not the client's: a configuration fault of this server.
+        raise UpstreamError(f"upstream refused this server's API key ({message}): set FRONTIER_UPSTREAM_API_KEY "
+                            "to the upstream's key")
     raise UpstreamRejected(response.status_code, message)
 
 
@@ -152,8 +157,11 @@ class Upstream:
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         models_ttl: float = 5.0,
+        api_key: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Sent on every upstream call, a passed-in client's included (its own headers are left alone).
+        self._auth = auth_headers(api_key)
         self.owns_client = client is None
         self.client = client or httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, limits=DEFAULT_LIMITS, trust_env=False
@@ -180,7 +188,7 @@ class Upstream:
             if not refresh and time.monotonic() - self._models_at < self._models_ttl:
                 return self._models
             with self._faults:
-                response = await self.client.get(self.url("/v1/models"))
+                response = await self.client.get(self.url("/v1/models"), headers=self._auth)
             if response.status_code in (404, 405):
                 self._models = None
             else:
@@ -195,7 +203,7 @@ class Upstream:
 
     async def post_json(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         with self._faults:
-            response = await self.client.post(self.url(path), json=body)
+            response = await self.client.post(self.url(path), json=body, headers=self._auth)
         _raise_for_status(response)
         try:
             data = response.json()
@@ -213,7 +221,7 @@ class Upstream:
         return LineStream(await self._open(path, body), self._faults)
 
     async def _open(self, path: str, body: Mapping[str, Any]) -> httpx.Response:
-        request = self.client.build_request("POST", self.url(path), json=body)
+        request = self.client.build_request("POST", self.url(path), json=body, headers=self._auth)
         with self._faults:
             response = await self.client.send(request, stream=True)
         if response.status_code >= 400:
@@ -230,7 +238,9 @@ class Upstream:
         if self.can_tokenize is False:
             return None
         with self._faults:
-            response = await self.client.post(self.url("/tokenize"), json={"model": model, "text": text})
+            response = await self.client.post(
+                self.url("/tokenize"), json={"model": model, "text": text}, headers=self._auth
+            )
         if response.status_code in (404, 405, 501):
             self.can_tokenize = False
             return None
@@ -246,6 +256,9 @@ class Upstream:
     ) -> httpx.Response:
         """Passes a request through unchanged; the caller streams and closes the response."""
         url = httpx.URL(self.url(path), query=query)
+        if self._auth:
+            # The client's key opened the layer; the upstream gets the layer's own upstream key.
+            headers = {key: value for key, value in headers.items() if key.lower() != "authorization"} | self._auth
         request = self.client.build_request(method, url, headers=headers, content=body)
         with self._faults:
             return await self.client.send(request, stream=True)

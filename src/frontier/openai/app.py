@@ -28,19 +28,30 @@ from frontier.models.catalog import Catalog, load_catalog
 from frontier.openai import errors, openapi
 from frontier.openai.registry_routes import build_registry_router
 from frontier.openai.routes import build_router
+from frontier.security.auth import CHALLENGE
+from frontier.security.policy import SecurityPolicy, install_cors, install_key_check
 
 log = logging.getLogger("frontier.server")
+
+
+def _refuse(message: str) -> JSONResponse:
+    # OpenAI's own answer to a bad key: 401, type invalid_request_error, code invalid_api_key.
+    body = errors.error_body(message, "invalid_request_error", None, "invalid_api_key")
+    return JSONResponse(body, 401, headers=CHALLENGE)
 
 
 def create_app(
     engine: Engine, *, load_on_start: bool = True, catalog: Catalog | None = None,
     registry: CollectorRegistry | None = None, limits: Limits | None = None,
+    security: SecurityPolicy | None = None,
 ) -> FastAPI:
     """The server app. With an EnginePool (what `frontier serve` builds) it also offers model management
     (`/frontier/models/...`); `catalog` names what a pull may fetch (default: the built-in catalog).
     `registry` receives this app's metrics (a fresh one by default: apps never share the global one).
     `limits` bounds request sizes, max_tokens and the queue (defaults: `Limits()`); `app.state.drain` is the
-    drain state a `DrainingServer` runs the app with."""
+    drain state a `DrainingServer` runs the app with.
+
+    `security`: the API key, open endpoints and CORS origins (default: no key, CORS off)."""
     registry = registry or new_registry()
     limits = limits or Limits()
     service_metrics, engine_metrics = ServiceMetrics(registry), EngineMetrics(registry)
@@ -84,7 +95,10 @@ def create_app(
     # Added first = innermost: the access line and metrics see the 413s and 503s these answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=errors.response)
     app.add_middleware(DrainMiddleware, drain=drain, render=errors.response)
+    security = security or SecurityPolicy()
+    install_key_check(app, security, frozenset({"/health"}), _refuse)
     app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
+    install_cors(app, security)
     app.state.engine = engine
     app.state.drain = drain
     app.state.metrics_registry = registry

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,11 +17,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from frontier.engine.pool import EnginePool
-from frontier.errors import InvalidRequestError
+from frontier.errors import DownloadError, InvalidRequestError, ModelLoadError
 from frontier.models.aliases import check_alias, update_aliases
 from frontier.models.catalog import Catalog
+from frontier.models.download import safe_target
 from frontier.models.pull import plan_pull, pull_events
-from frontier.models.registry import remove_model
+from frontier.models.registry import ModelSpec, remove_model
 
 
 class LoadRequest(BaseModel):
@@ -50,6 +52,14 @@ def _ndjson(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     return encode()
 
 
+def _check_inside(models_path: Path, name: str) -> None:
+    """A name resolving outside the models folder (`..`, absolute, a symlink leading out) is a 400."""
+    try:
+        safe_target(models_path, name)
+    except DownloadError:
+        raise InvalidRequestError(f"{name!r} is not a name inside the models folder", param="model") from None
+
+
 def build_registry_router(pool: EnginePool, catalog: Catalog) -> APIRouter:
     router = APIRouter(prefix="/frontier/models", tags=["model management (Frontier extension)"])
     models_path = pool.registry.models_path
@@ -74,14 +84,19 @@ def build_registry_router(pool: EnginePool, catalog: Catalog) -> APIRouter:
     async def delete(body: ModelRequest) -> dict[str, Any]:
         aliases = pool.registry.aliases()
         if body.model not in aliases:
-            spec = pool.registry.resolve(body.model)
-            if spec == pool.registry.configured:
+            _check_inside(models_path, body.model)
+            try:
+                spec: ModelSpec | None = pool.registry.resolve(body.model)
+            except ModelLoadError:
+                spec = None  # present but damaged: never loaded, and deleting it is the cure
+            if spec is not None and spec == pool.registry.configured:
                 # The configured model is MISTRAL_MODEL_ID: deleting it would break the next start.
                 raise InvalidRequestError(
                     f"{body.model} is the configured model (MISTRAL_MODEL_ID); configure another one first",
                     param="model", code="model_in_use",
                 )
-            await pool.forget(spec.id)
+            if spec is not None:
+                await pool.forget(spec.id)
         removed = await asyncio.to_thread(remove_model, models_path, body.model)
         return {"model": body.model, "deleted": removed}
 

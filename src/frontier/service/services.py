@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from frontier.config import Settings
+from frontier.security.auth import auth_headers
 
 SERVER, PROXY = "server", "proxy"
 OLLAMA_ROOT_TEXT = "Ollama is running"
@@ -23,6 +24,11 @@ class ServiceSpec:
     port: int
     port_variable: str
     health_path: str
+    api_key: str = field(default="", repr=False)  # sent on every call the CLI makes (FRONTIER_API_KEY)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth_headers(self.api_key)
 
     @property
     def url(self) -> str:
@@ -43,12 +49,14 @@ class Probe:
 def service_specs(settings: Settings, with_proxy: bool = True) -> list[ServiceSpec]:
     specs = [
         ServiceSpec(SERVER, "OpenAI-compatible server", [sys.executable, "-m", "frontier", "serve"],
-                    settings.mistral_host, settings.mistral_api_port, "MISTRAL_API_PORT", "/health"),
+                    settings.mistral_host, settings.mistral_api_port, "MISTRAL_API_PORT", "/health",
+                    settings.frontier_api_key),
     ]
     if with_proxy:
         specs.append(
             ServiceSpec(PROXY, "Ollama-compatible layer", [sys.executable, "-m", "frontier", "proxy"],
-                        settings.ollama_api_host, settings.ollama_api_port, "OLLAMA_API_PORT", "/"),
+                        settings.ollama_api_host, settings.ollama_api_port, "OLLAMA_API_PORT", "/",
+                        settings.frontier_api_key),
         )
     return specs
 
@@ -56,7 +64,7 @@ def service_specs(settings: Settings, with_proxy: bool = True) -> list[ServiceSp
 def probe(spec: ServiceSpec, timeout: float = 3.0) -> Probe:
     """A real request to the service's health endpoint: the server's /health, the Ollama layer's `/`."""
     try:
-        response = httpx.get(spec.url + spec.health_path, timeout=timeout)
+        response = httpx.get(spec.url + spec.health_path, headers=spec.headers, timeout=timeout)
     except httpx.HTTPError as exc:
         return Probe(False, f"unreachable ({type(exc).__name__})")
     if spec.name == PROXY:

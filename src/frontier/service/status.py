@@ -38,7 +38,7 @@ def _memory(proc: psutil.Process) -> int | None:
 
 def _proxy_models(spec: ServiceSpec) -> str:
     try:
-        body = httpx.get(spec.url + "/api/ps", timeout=3).json()
+        body = httpx.get(spec.url + "/api/ps", headers=spec.headers, timeout=3).json()
         return ", ".join(str(m.get("name", "")) for m in body.get("models", []))
     except (httpx.HTTPError, ValueError, AttributeError):
         return ""
