@@ -110,7 +110,7 @@ def test_sigterm_drains_the_ollama_layer(layer_process) -> None:  # type: ignore
 def test_the_drain_ends_after_frontier_drain_seconds(layer_process, openai_server: str) -> None:  # type: ignore[no-untyped-def]
     layer = layer_process(2)
     body = {"model": MODEL, "messages": [{"role": "user", "content": "Count from 1 to 5000, separated by commas."}],
-            "options": {"num_predict": 3000, "temperature": 0}}
+            "options": {"num_predict": 3000, "temperature": 0, "ignore_eos": True}}
     with httpx.stream("POST", f"{layer.url}/api/chat", json=body, timeout=120) as stream:
         lines = stream.iter_lines()
         json.loads(next(lines))
@@ -136,7 +136,7 @@ def test_an_upstream_killed_mid_stream_is_one_error_line_and_the_layer_recovers(
     layer = start_layer(upstream.url)
     try:
         body = {"model": MODEL, "messages": [{"role": "user", "content": "Count from 1 to 5000."}],
-                "options": {"num_predict": 3000}}
+                "options": {"num_predict": 3000, "ignore_eos": True}}
         lines = []
         with httpx.stream("POST", f"{layer.url}/api/chat", json=body, timeout=120) as stream:
             for raw in stream.iter_lines():

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import free_port
 from tests.ollama.conftest import MODEL, Link, RunningLayer, TcpRelay
 
-LONG = {"temperature": 0, "num_predict": 3000}
+LONG = {"temperature": 0, "num_predict": 3000, "ignore_eos": True}  # never ends early, on either engine
 # A prompt the default model answers at length (it counts on until max_tokens), so a stream is still
 # running when the test acts on it.
 COUNT = {"model": MODEL, "messages": [{"role": "user", "content": "Count from 1 to 5000, separated by commas."}]}
