@@ -1,9 +1,10 @@
 """Which engine serves a model (MISTRAL_ENGINE=auto|mistralrs|llamacpp), and why. Pure given its inputs.
 
-The evidence behind `auto` (measured on the 2-core CPU machine class, same GGUF files, docs/benchmarks.md):
-- llama.cpp decodes the default model about twice as fast as mistral.rs 0.9.5's CPU build at 1 stream and at
-  8 streams, prefills without the serial-admission workaround, and reads Gemma 3 GGUF correctly where
-  mistral.rs 0.9.5 produces garbage. So on CPU, GGUF files go to llama.cpp when it is installed.
+The evidence behind `auto` (the 2-core CPU machine class, same GGUF files; docs/engines.md):
+- The engine notes measured llama.cpp at 120-151 tokens/s at 1 stream against 80-98 for mistral.rs 0.9.5's
+  CPU build at its best setting (ISQ Q8_0) and 28-36 for the shipped Q4_1 file, and 228 against 111 aggregate
+  at 8 streams. mistral.rs also needs serial prefill there (its batching bug) and produces garbage for Gemma 3
+  GGUF, which llama.cpp reads correctly. So on CPU, GGUF files go to llama.cpp when it is installed.
 - On CUDA and Metal, llama.cpp is chosen only when the installed llama-cpp-python was built with GPU offload;
   a CPU-only build of it would be slower than mistral.rs on the GPU.
 - Only mistral.rs serves plain safetensors folders, LoRA / X-LoRA, TOML selectors and in-situ quantization
@@ -71,7 +72,7 @@ def choose_engine(
     if not llamacpp_installed:
         return EngineChoice("mistralrs", "llama-cpp-python is not installed")
     if device == "cpu":
-        return EngineChoice("llamacpp", "GGUF on CPU: llama.cpp decodes ~2x faster than mistral.rs here (measured)")
+        return EngineChoice("llamacpp", "GGUF on CPU: llama.cpp is the faster CPU engine (docs/engines.md)")
     if llamacpp_gpu:
         return EngineChoice("llamacpp", f"GGUF on {device}: llama.cpp built with GPU offload")
     return EngineChoice("mistralrs", f"{device}: the installed llama-cpp-python has no GPU offload")
