@@ -87,7 +87,10 @@ def test_a_client_that_leaves_frees_its_slot(server) -> None:  # type: ignore[no
         for line in r.iter_lines():
             if '"content":"' in line.replace(" ", "") and '"content":""' not in line.replace(" ", ""):
                 break  # the engine is generating for this client
-        assert httpx.get(f"{server.url}/health", timeout=10).json()["in_flight"] == 1
+        busy = time.monotonic() + 5
+        while httpx.get(f"{server.url}/health", timeout=10).json()["in_flight"] != 1:
+            assert time.monotonic() < busy, "the stream never showed as in flight"
+            time.sleep(0.05)
     deadline = time.monotonic() + 10
     while httpx.get(f"{server.url}/health", timeout=10).json()["in_flight"] and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
@@ -74,6 +75,16 @@ def bounded_generation(document: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The only 5xx answers that are the design, each documented in its API description: model authoring is not
+# offered by the Ollama layer (501, as its issue asks), and a pull whose source cannot be reached (no hub here)
+# is a 502 from the server (and from the layer's /api/pull, which asks the server). Every other 5xx fails the run; these must also carry the dialect's error body.
+DESIGNED_5XX: dict[str, frozenset[int]] = {
+    "POST /api/create": frozenset({501}), "POST /api/push": frozenset({501}),
+    "HEAD /api/blobs/{digest}": frozenset({501}), "POST /api/blobs/{digest}": frozenset({501}),
+    "POST /frontier/models/pull": frozenset({502}), "POST /api/pull": frozenset({502}),
+}
+
+
 def run_operation(schema: Any, operation: str, sent: Counter[str], max_examples: int) -> None:
     """`max_examples` generated cases of one operation (half valid, half not, where it takes input), each
     sent and checked. Derandomised: CI runs the same cases every time."""
@@ -90,6 +101,13 @@ def run_operation(schema: Any, operation: str, sent: Counter[str], max_examples:
     @given(case=strategy)
     def check(case: Any) -> None:
         sent[operation] += 1
-        case.call_and_validate()
+        designed = DESIGNED_5XX.get(operation)
+        if designed is None:
+            case.call_and_validate()
+            return
+        response = case.call_and_validate(excluded_checks=[not_a_server_error])
+        if response.status_code >= 500:
+            assert response.status_code in designed, (operation, response.status_code, response.text[:300])
+            assert method == "HEAD" or "error" in response.json(), response.text[:300]
 
     check()

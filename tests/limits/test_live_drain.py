@@ -72,7 +72,8 @@ def _refused_while_draining(url: str, path: str) -> httpx.Response:
 
 def test_sigterm_drains_the_server(start_server) -> None:  # type: ignore[no-untyped-def]
     server = start_server({"FRONTIER_DRAIN_SECONDS": "120"})
-    body = {"model": DEFAULT_MODEL, "max_tokens": 6, "ignore_eos": True, "stream": True,
+    # Long enough to still be running when the signal lands and the refusals are checked, on either engine.
+    body = {"model": DEFAULT_MODEL, "max_tokens": 200, "ignore_eos": True, "stream": True,
             "stream_options": {"include_usage": True}, "messages": [{"role": "user", "content": "Count."}]}
     with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, timeout=120) as stream:
         lines = stream.iter_lines()
@@ -86,7 +87,7 @@ def test_sigterm_drains_the_server(start_server) -> None:  # type: ignore[no-unt
     assert refused.status_code == 503 and refused.headers["retry-after"]
     assert chat.status_code == 503 and chat.json()["error"]["code"] == "draining"
     assert rest[-1] == "data: [DONE]"
-    assert json.loads(rest[-2][len("data: "):])["usage"]["completion_tokens"] == 6  # finished, not cut off
+    assert json.loads(rest[-2][len("data: "):])["usage"]["completion_tokens"] == 200  # finished, not cut off
     assert server.proc.wait(timeout=60) == 0
     assert time.monotonic() - signalled < 120
     assert "draining" in server.log()

@@ -237,6 +237,9 @@ class LlamaCppEngine:
             raise EngineUnavailableError("no model is loaded")
         use_tools = bool(request.tools) and request.tool_choice != "none" and request.prompt is None
         prompt = await asyncio.to_thread(self._prompt_tokens, request, use_tools)
+        if not prompt:  # e.g. a raw prompt of characters the tokenizer drops: nothing to continue from
+            raise InvalidRequestError("the prompt has no tokens", param="prompt" if request.prompt is not None
+                                      else "messages")
         max_tokens = self._budget(request, len(prompt), info.context_length)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Delta | Exception] = asyncio.Queue()

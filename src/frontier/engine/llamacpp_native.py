@@ -49,10 +49,11 @@ def _silence(llama_cpp: Any) -> None:
 
     @llama_cpp.llama_log_callback
     def callback(level: int, text: bytes, _: ctypes.c_void_p) -> None:
-        if level >= 3:  # GGML_LOG_LEVEL_WARN
+        if level in (3, 4):  # GGML_LOG_LEVEL_WARN and _ERROR (4): errors say why a call failed; 5 continues lines
             import logging
 
-            logging.getLogger("frontier.engine.llamacpp").debug(text.decode(errors="replace").rstrip())
+            logging.getLogger("frontier.engine.llamacpp").log(
+                logging.WARNING if level == 4 else logging.DEBUG, text.decode(errors="replace").rstrip())
 
     _BACKEND_READY.append(callback)  # keep the callback alive as long as the process
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))

@@ -210,8 +210,14 @@ class Scheduler:
             if not self._evict_idle(everything=True):
                 self._fail_newest("the context memory is full: too many long requests at once")
             return
-        if status != 0:
-            raise EngineError(f"llama_decode failed with status {status}")
+        if status != 0:  # llama.cpp refused this batch: end its sequences, keep serving the others
+            log.error("llama_decode failed with status %d; ending the %d sequences in the batch", status,
+                      len(self._running))
+            for run in list(self._running):
+                self.ctx.forget(run.slot.seq)
+                run.slot.cached = []
+                self._finish(run, None, EngineError(f"the engine failed while generating (llama_decode {status})"))
+            return
         self._after_decode()
 
     def _room(self, decoding: int) -> int:
@@ -269,6 +275,10 @@ class Scheduler:
         job = run.job
         assert run.sampler is not None
         token = run.sampler.sample(self.ctx, run.logits_index)
+        if not 0 <= token < self.model.n_vocab:  # a grammar that allows nothing here leaves no candidate
+            self._finish(run, None, InvalidRequestError(
+                "the response format allows no continuation of this text", param="response_format"))
+            return
         if not run.first_token_at:
             run.first_token_at = now
         if token in self.model.eog and not job.sampling.banned_tokens:

@@ -35,7 +35,7 @@ _PREFERRED_QUANT = "q4_k_m"
 def safe_target(models_dir: Path, name: str) -> Path:
     """`models_dir/name`, refused (DownloadError) for absolute names, `..`, or anything resolving outside."""
     relative = PurePath(name)
-    if not name.strip() or relative.is_absolute() or ".." in relative.parts or "\\" in name:
+    if not name.strip() or relative.is_absolute() or ".." in relative.parts or "\\" in name or "\x00" in name:
         raise DownloadError(f"refusing to write {name!r}: model file names must stay inside {models_dir}")
     root = models_dir.resolve()
     target = (root / relative).resolve()

@@ -23,7 +23,9 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # `stream: true` answers are server-sent events: the document names both media types of a 200.
 _STREAMED: dict[int | str, dict[str, Any]] = {200: {
     "description": "The answer (JSON), or with `stream: true` server-sent events",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    # Each event as an SSE parser sees it: `data:` carries one JSON chunk (or [DONE]), `event: error` a failure.
+    "content": {"text/event-stream": {"schema": {"type": "object", "properties": {
+        "data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}}}}},
 }}
 
 
