@@ -77,7 +77,8 @@ def bounded_generation(document: dict[str, Any]) -> dict[str, Any]:
 
 # The only 5xx answers that are the design, each documented in its API description: model authoring is not
 # offered by the Ollama layer (501, as its issue asks), and a pull whose source cannot be reached (no hub here)
-# is a 502 from the server (and from the layer's /api/pull, which asks the server). Every other 5xx fails the run; these must also carry the dialect's error body.
+# is a 502 from the server (and from the layer's /api/pull, which asks the server). Every other 5xx fails the
+# run; these must also carry the dialect's error body.
 DESIGNED_5XX: dict[str, frozenset[int]] = {
     "POST /api/create": frozenset({501}), "POST /api/push": frozenset({501}),
     "HEAD /api/blobs/{digest}": frozenset({501}), "POST /api/blobs/{digest}": frozenset({501}),
