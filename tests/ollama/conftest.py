@@ -43,6 +43,11 @@ def start_layer(
 ) -> RunningLayer:
     settings = Settings(frontier_upstream_url=upstream_url, _env_file=None,  # type: ignore[call-arg]
                         **(settings_overrides or {}))
+    return run_layer(settings, **app_options)
+
+
+def run_layer(settings: Settings, **app_options: Any) -> RunningLayer:
+    """The layer built from `settings`, under uvicorn in a thread of the test process, once it is listening."""
     port = free_port()
     config = uvicorn.Config(
         create_app(settings, **app_options), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

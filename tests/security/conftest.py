@@ -8,7 +8,6 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,12 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from tests.conftest import DEFAULT_MODEL, MODELS, free_port, stop_process
-from tests.ollama.conftest import RunningLayer
+from tests.ollama.conftest import RunningLayer, run_layer
 
 from frontier.config import Settings
-from frontier.ollama.app import create_app
 
 ALLOWED_ORIGIN = "http://allowed.example"
 
@@ -52,17 +49,7 @@ class SecuredStack:
 
 def start_layer_with(settings: Settings) -> RunningLayer:
     """The layer under uvicorn in a thread, built from `settings` (key, CORS, upstream key as given)."""
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"secured-layer-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the Ollama layer did not start")
-        time.sleep(0.02)
-    return RunningLayer(f"http://127.0.0.1:{port}", server, thread)
+    return run_layer(settings)
 
 
 def start_proxy(env: dict[str, str], folder: Path, upstream: str) -> Proxy:
