@@ -9,7 +9,9 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from openai import AsyncOpenAI
 
 ENV = {"MISTRAL_MAX_BATCH_SIZE": "1", "FRONTIER_MAX_QUEUE": "1"}
 TOKENS = 4
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,33 @@ def _wait_for(check: object, what: str, within: float = 30) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def _slot_held(url: str) -> Iterator[Callable[[], None]]:
+    """A long stream holds the one engine slot until the test lets it go. Without it, the requests under test
+    raced each other: on a fast engine the first could finish before the last arrived, and take its place."""
+    long = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Write a long story."}],
+            "max_tokens": 2000, "stream": True, "ignore_eos": True}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=long, timeout=120) as running:
+        lines = running.iter_lines()  # kept: a dropped line iterator closes the stream when collected
+        assert next(lines).startswith("data: ")
+        yield running.close
+    _wait_for(lambda: _health(url)["in_flight"] == 0, "the released stream kept its slot", within=10)
+
+
+async def _three_with_slot_held(
+    url: str, one: Callable[[int], Coroutine[object, object, T]], release: Callable[[], None]
+) -> list[T]:
+    """Sends three requests while the slot is held: one takes the queue place, two are refused at once. Once
+    both refusals are back and the third is seen queued, the slot is let go and the queued one runs."""
+    tasks = [asyncio.create_task(one(i)) for i in range(3)]
+    deadline = time.monotonic() + 60
+    while sum(task.done() for task in tasks) < 2 or _health(url)["queued"] != 1:
+        assert time.monotonic() < deadline, "two refusals and one queued request never showed"
+        await asyncio.sleep(0.05)
+    release()
+    return list(await asyncio.gather(*tasks))
+
+
 def test_beyond_slots_and_queue_the_server_answers_429_with_retry_after(busy: str) -> None:
     client = AsyncOpenAI(base_url=f"{busy}/v1", api_key="unused", max_retries=0, timeout=300)
 
@@ -62,36 +92,38 @@ def test_beyond_slots_and_queue_the_server_answers_429_with_retry_after(busy: st
         except openai.RateLimitError as exc:
             return "refused", (exc.code, exc.response.headers.get("retry-after"))
 
-    async def main() -> list[tuple[str, object]]:
+    async def main(release: Callable[[], None]) -> list[tuple[str, object]]:
         try:
-            return await asyncio.gather(*(one(i) for i in range(4)))
+            return await _three_with_slot_held(busy, one, release)
         finally:
             await client.close()
 
-    results = sorted(asyncio.run(main()))
-    assert results == [("done", TOKENS), ("done", TOKENS), ("refused", ("overloaded", "2")),
-                       ("refused", ("overloaded", "2"))]
+    with _slot_held(busy) as release:
+        results = sorted(asyncio.run(main(release)))
+    assert results == [("done", TOKENS), ("refused", ("overloaded", "2")), ("refused", ("overloaded", "2"))]
     assert _health(busy)["in_flight"] == 0 and _health(busy)["queued"] == 0
 
 
-def test_beyond_the_queue_the_ollama_layer_answers_503_with_retry_after(busy_layer: str) -> None:
-    async def one(client: httpx.AsyncClient, i: int) -> tuple[int, str, str]:
-        body = {"model": MODEL, "messages": [{"role": "user", "content": f"Count to {i + 50}."}],
-                "options": {"num_predict": TOKENS}}
-        async with client.stream("POST", "/api/chat", json=body) as r:
-            lines = [json.loads(line) async for line in r.aiter_lines() if line]
-        last = lines[-1]
-        return r.status_code, r.headers.get("retry-after", ""), "done" if last.get("done") else last.get("error", "")
-
-    async def main() -> list[tuple[int, str, str]]:
+def test_beyond_the_queue_the_ollama_layer_answers_503_with_retry_after(busy: str, busy_layer: str) -> None:
+    async def main(release: Callable[[], None]) -> list[tuple[int, str, str]]:
         async with httpx.AsyncClient(base_url=busy_layer, timeout=300) as client:
-            await client.get("/api/tags")  # the model list is cached: all four go upstream at once
-            return await asyncio.gather(*(one(client, i) for i in range(4)))
+            async def one(i: int) -> tuple[int, str, str]:
+                body = {"model": MODEL, "messages": [{"role": "user", "content": f"Count to {i + 50}."}],
+                        "options": {"num_predict": TOKENS}}
+                async with client.stream("POST", "/api/chat", json=body) as r:
+                    lines = [json.loads(line) async for line in r.aiter_lines() if line]
+                last = lines[-1]
+                end = "done" if last.get("done") else last.get("error", "")
+                return r.status_code, r.headers.get("retry-after", ""), end
 
-    results = sorted(asyncio.run(main()))
-    assert [(status, retry) for status, retry, _ in results] == [(200, ""), (200, ""), (503, "2"), (503, "2")]
-    assert [end for _, _, end in results[:2]] == ["done", "done"]
-    assert all("busy" in end for _, _, end in results[2:])
+            await client.get("/api/tags")  # the model list is cached: all three go upstream at once
+            return await _three_with_slot_held(busy, one, release)
+
+    with _slot_held(busy) as release:
+        results = sorted(asyncio.run(main(release)))
+    assert [(status, retry) for status, retry, _ in results] == [(200, ""), (503, "2"), (503, "2")]
+    assert results[0][2] == "done"
+    assert all("busy" in end for _, _, end in results[1:])
 
 
 def test_a_client_leaving_while_queued_gives_its_place_back(busy: str) -> None:
