@@ -22,14 +22,17 @@ from frontier.errors import ModelLoadError
 
 _BACKEND_LOCK = threading.Lock()
 _BACKEND_READY: list[bool] = []  # process-wide llama_backend_init, done once (the C library's own global)
+_SPIN_COUNT = "100000"  # libgomp spin iterations before a waiting thread sleeps (its default is 300000)
 
 
 def _lib() -> Any:
-    # ggml's CPU threads meet at OpenMP barriers. Spinning there (libgomp's default) collapses throughput as soon
-    # as anything else wants the cores (measured under load: 6 tok/s spinning, 31 sleeping, 2 threads); the
-    # server, the layer and their clients share the cores, so waiting threads sleep unless the user says otherwise.
-    # Read by libgomp when it loads, so set before the first import.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # ggml starts its CPU threads through OpenMP once per decode. Sleeping between decodes (PASSIVE) costs a wake-up
+    # each time: 45 against 62 tok/s at 1 stream on 2 quiet cores (docs/performance-tuning.md). Spinning forever
+    # (ACTIVE) burns a core while idle and collapsed to 6 tok/s when other processes wanted the cores. A bounded
+    # spin keeps the threads awake across the short gap between decodes and lets them sleep when idle.
+    # libgomp reads these when it loads, so set before the first import; the user's own settings win.
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = _SPIN_COUNT
     try:
         import llama_cpp
     except ImportError as exc:  # an optional extra: say how to get it
