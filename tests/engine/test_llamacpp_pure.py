@@ -9,6 +9,7 @@ import pytest
 
 from frontier.engine import chat_template, tool_calls
 from frontier.engine.choice import EngineRefused, choose_engine, serving_engines
+from frontier.engine.llamacpp_scheduler import _Slot, choose_slot
 from frontier.engine.textstream import TextStream
 from frontier.errors import InvalidRequestError
 
@@ -105,3 +106,33 @@ def test_engine_choice_refuses_what_would_break() -> None:
         _choose("llamacpp", llamacpp_installed=False)
     assert serving_engines("gemma3") == ["llamacpp"]
     assert serving_engines("llama") == ["mistralrs", "llamacpp"]
+
+
+# --- which slot a new request takes (prefix reuse) ----------------------------------------------------
+SYSTEM = [1, 2, 3, 4]  # what every templated chat starts with
+
+
+def _slot(seq: int, cached: list[int], last_used: float = 0.0) -> _Slot:
+    return _Slot(seq, list(cached), last_used)
+
+
+@pytest.mark.parametrize(
+    ("slots", "prompt", "expected"),
+    [
+        # a follow-up turn goes to its conversation's slot
+        ([_slot(0, SYSTEM + [10, 11, 12, 13]), _slot(1, [])], SYSTEM + [10, 11, 12, 13, 14, 15], 0),
+        # a new chat sharing only the system prompt takes the empty slot, not the conversation's
+        ([_slot(0, SYSTEM + [10, 11, 12, 13], 5.0), _slot(1, [])], SYSTEM + [20, 21, 22, 23], 1),
+        # all slots hold conversations: the new chat displaces the least recently used, however long
+        ([_slot(0, SYSTEM + list(range(10, 30)), 1.0), _slot(1, SYSTEM + [50, 51], 2.0)], SYSTEM + [20, 21], 0),
+        # a long shared system prompt is worth continuing even in a slot holding another conversation
+        ([_slot(0, SYSTEM * 5 + [60, 61, 62], 1.0), _slot(1, [])], SYSTEM * 5 + [70], 0),
+        # equal value: the least recently used
+        ([_slot(0, [], 9.0), _slot(1, [], 3.0), _slot(2, [], 7.0)], [5, 6], 1),
+        # the same prompt again reuses the slot holding it, answer and all
+        ([_slot(0, [7, 8, 9, 40, 41]), _slot(1, [])], [7, 8, 9], 0),
+    ],
+)
+def test_a_new_request_takes_the_slot_that_serves_it_best(slots: list[_Slot], prompt: list[int],
+                                                          expected: int) -> None:
+    assert choose_slot(slots, prompt).seq == expected

@@ -77,6 +77,19 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return i
 
 
+def choose_slot(free: list[_Slot], prompt: list[int]) -> _Slot:
+    """The free slot for `prompt`: the one whose cache it continues best, if any cache is worth continuing
+    (it shares more than half of that cache or of the prompt); otherwise an empty slot, else the least recently
+    used one. Taking the longest shared prefix however short let a new chat take over a live conversation's
+    slot for the few tokens of the chat template's system prompt they share, and that conversation's next
+    turn found nothing cached (measured: 24 of 435 tokens)."""
+    shared = {slot.seq: common_prefix(slot.cached, prompt) for slot in free}
+    worth = [s for s in free if s.cached and 2 * shared[s.seq] > min(len(s.cached), len(prompt))]
+    if worth:
+        return max(worth, key=lambda s: (shared[s.seq], -s.last_used))
+    return min(free, key=lambda s: (bool(s.cached), s.last_used))
+
+
 class Scheduler:
     def __init__(self, model: Model, ctx: Context, n_seq: int, *, reuse_prefixes: bool = True) -> None:
         self.model = model
@@ -155,7 +168,7 @@ class Scheduler:
                 if not free or not self._waiting:
                     return
                 job = self._waiting.popleft()
-            slot = max(free, key=lambda s: (common_prefix(s.cached, job.prompt), -s.last_used))
+            slot = choose_slot(free, job.prompt)
             try:
                 sampler = Sampler(self.model, job.sampling)
             except ValueError as exc:
