@@ -18,6 +18,7 @@ from typing import Any
 
 from frontier.config import Settings
 from frontier.engine import chat_template, tool_calls
+from frontier.engine import llamacpp_requant as requant
 from frontier.engine.device import DeviceChoice
 from frontier.engine.llamacpp_native import Context, Model, SamplerConfig
 from frontier.engine.llamacpp_scheduler import Job, Scheduler
@@ -91,7 +92,7 @@ class LlamaCppEngine:
             )
         started = time.monotonic()
         gpu_layers = 999 if self._device.device in ("cuda", "metal") else 0
-        model = Model(spec.path, n_gpu_layers=gpu_layers)
+        model, quantization = self._load_weights(meta.quantization, gpu_layers)
         ctx_len = min(c for c in (model.n_ctx_train, meta.context_length, s.mistral_max_seq_len) if c > 0)
         pool = max(ctx_len, min(ctx_len * self._slots, _KV_POOL_CAP))
         try:
@@ -107,15 +108,31 @@ class LlamaCppEngine:
         template = meta.chat_template
         self._info = ModelInfo(
             id=spec.id, created=int(spec.path.stat().st_mtime), context_length=ctx_len,
-            architecture=meta.architecture, model_type="gguf", quantization=meta.quantization,
+            architecture=meta.architecture, model_type="gguf", quantization=quantization,
             parameter_count=meta.parameter_count, path=str(spec.path), chat_template=template,
             size_bytes=meta.size_bytes, capabilities=["completion", "tools"], loaded=True,
             loaded_at=time.time(), load_seconds=self.load_seconds, engine=self.name,
         )
         log.info(
-            "loaded %s on llama.cpp in %.1fs; context %d tokens per request, %d KV cells for %d sequences, "
-            "%d threads", spec.id, self.load_seconds, ctx_len, ctx.n_ctx, self._slots, thread_count(s.mistral_threads),
+            "loaded %s (%s) on llama.cpp in %.1fs; context %d tokens per request, %d KV cells for %d sequences, "
+            "%d threads", spec.id, quantization, self.load_seconds, ctx_len, ctx.n_ctx, self._slots,
+            thread_count(s.mistral_threads),
         )
+
+    def _load_weights(self, quantization: str, gpu_layers: int) -> tuple[Model, str]:
+        """The model as shipped, or its Q8_0 copy where `auto` asks for one (llamacpp_requant.py)."""
+        s, source = self._settings, self.spec.path
+        if gpu_layers or not requant.wants_copy(s.isq, quantization, self._device.device):
+            return Model(source, n_gpu_layers=gpu_layers), quantization
+        path = requant.ensure_q8_0(source, thread_count(s.mistral_threads))
+        if path == source:
+            return Model(source), quantization
+        try:
+            return Model(path), "Q8_0"
+        except ModelLoadError:  # a copy llama.cpp wrote but cannot read back: drop it, serve the original
+            log.warning("the Q8_0 copy %s did not load; removed, serving %s as shipped", path, source.name)
+            path.unlink(missing_ok=True)
+            return Model(source), quantization
 
     async def close(self) -> None:
         scheduler, ctx, model = self._scheduler, self._ctx, self._model

@@ -158,6 +158,16 @@ class ModelRegistry:
         return entry
 
 
+# Hidden folder where engines keep converted copies of models (llama.cpp's Q8_0 copies); never listed.
+DERIVED_FOLDER = ".derived"
+DERIVED_KINDS = ("q8_0",)
+
+
+def derived_copy(model: Path, kind: str) -> Path:
+    """Where the `kind` copy of a model file lives; deleting the model deletes it too."""
+    return model.parent / DERIVED_FOLDER / f"{model.stem}.{kind}.gguf"
+
+
 def remove_model(models_path: Path, name: str) -> list[str]:
     """Deletes a model (file or folder, with its download side files) or an alias from the models folder;
     returns what was removed. Names resolving outside the folder are refused; nothing outside is touched."""
@@ -177,6 +187,11 @@ def remove_model(models_path: Path, name: str) -> list[str]:
         if side.exists():
             side.unlink()
             removed.append(side.name)
+    for kind in DERIVED_KINDS:  # an engine's converted copies of it
+        copy = derived_copy(path, kind)
+        if copy.exists():
+            copy.unlink()
+            removed.append(f"{DERIVED_FOLDER}/{copy.name}")
     def drop_aliases_of_it(table: dict[str, str]) -> None:
         for alias in [alias for alias, target in table.items() if target == name]:
             del table[alias]
