@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Frontier on the llama.cpp engine against llama.cpp's own llama-server (built from the same vendored sources
 # by scripts/build-llama-server.sh), same model, same slots and KV size, interleaved in one `frontier bench` run.
-# Usage: scripts/bench-vs-llama-server.sh [extra `frontier bench` options]; env MODEL, SLOTS, OUT override.
+# Usage: scripts/bench-vs-llama-server.sh [extra `frontier bench` options]; env MODEL, SLOTS, OUT, QUANT
+# (Frontier's MISTRAL_DEFAULT_QUANTIZATION, default none) override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}"
@@ -14,7 +15,8 @@ frontier_port=18080; llama_port=18090
 "$server_bin" -m "$model" --host 127.0.0.1 --port "$llama_port" -np "$slots" -c "$ctx" -kvu -t "$(nproc)" \
   >"$out/llama-server.log" 2>&1 &
 llama_pid=$!
-MISTRAL_ENGINE=llamacpp MISTRAL_API_PORT=$frontier_port MISTRAL_MAX_BATCH_SIZE=$slots MISTRAL_MODEL_ID="$(basename "$model")" \
+# Same weights on both sides: Frontier's `auto` would serve a Q4_1 file from its Q8_0 copy.
+MISTRAL_DEFAULT_QUANTIZATION="${QUANT:-none}" MISTRAL_ENGINE=llamacpp MISTRAL_API_PORT=$frontier_port MISTRAL_MAX_BATCH_SIZE=$slots MISTRAL_MODEL_ID="$(basename "$model")" \
   MISTRAL_MODELS_PATH="$(dirname "$model")" .venv/bin/frontier serve >"$out/frontier.log" 2>&1 &
 frontier_pid=$!
 trap 'kill $llama_pid $frontier_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT

@@ -50,6 +50,13 @@ def test_q4_1_gguf_on_cpu_without_isq_is_told_to_use_q8_0():
     assert rec.level == "change" and "q8_0" in rec.suggestion and "scalar" in rec.reason
 
 
+def test_on_llamacpp_the_q4_1_advice_is_the_q8_0_copy_of_auto():
+    facts = _facts(quant="Q4_1", isq=None)
+    facts.engine_choice = "llamacpp (GGUF on CPU: llama.cpp is the faster CPU engine)"
+    rec = _variables(facts)["MISTRAL_DEFAULT_QUANTIZATION"]
+    assert rec.suggestion == "auto" and "Q8_0 copy" in rec.reason and "scalar" not in rec.reason
+
+
 def test_no_quantization_advice_when_q8_0_is_already_in_effect_or_the_type_has_simd():
     assert "MISTRAL_DEFAULT_QUANTIZATION" not in _variables(_facts(quant="Q4_1", isq="q8_0"))
     assert "MISTRAL_DEFAULT_QUANTIZATION" not in _variables(_facts(quant="Q4_K_M", isq=None))

@@ -195,9 +195,14 @@ def perf_check(
                      else "(RAYON_NUM_THREADS unset: one per usable core)"))
     meta = facts.model_meta
     if meta is not None:
-        kernel = "SIMD kernel" if meta.has_simd_kernel else "no SIMD kernel on CPU"
-        console.print(f"[bold]model[/bold]: {settings.model_path()} ({meta.format} {meta.quantization or '?'}, "
-                      f"{kernel}); ISQ at load: {facts.isq or 'none'}")
+        if facts.engine_choice.startswith("llamacpp"):
+            served = "a Q8_0 copy in .derived/" if facts.isq else "as shipped"
+            console.print(f"[bold]model[/bold]: {settings.model_path()} ({meta.format} {meta.quantization or '?'}); "
+                          f"served {served}")
+        else:
+            kernel = "SIMD kernel" if meta.has_simd_kernel else "no SIMD kernel on CPU"
+            console.print(f"[bold]model[/bold]: {settings.model_path()} ({meta.format} {meta.quantization or '?'}, "
+                          f"{kernel}); ISQ at load: {facts.isq or 'none'}")
     else:
         console.print(f"[bold]model[/bold]: [yellow]{facts.model_error}[/yellow]")
     table = Table(title="settings in effect", title_justify="left")
