@@ -107,14 +107,14 @@ class EventStream:
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         event_type = ""
         with self._faults:
-            async for line in self._response.aiter_lines():
-                if line.startswith("event:"):
-                    event_type = line[6:].strip()
+            async for line in self._lines():
+                if line.startswith(b"event:"):
+                    event_type = line[6:].strip().decode(errors="replace")
                     continue
-                if not line.startswith("data:"):
+                if not line.startswith(b"data:"):
                     continue
                 payload = line[5:].strip()
-                if payload == "[DONE]":
+                if payload == b"[DONE]":
                     self.completed = True
                     return
                 event = json.loads(payload)
@@ -124,6 +124,18 @@ class EventStream:
                     raise UpstreamError(f"upstream error: {message}")
                 event_type = ""
                 yield event
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        """The body's lines as bytes. Splitting the bytes here, rather than through httpx's text and line
+        decoders (two more generator hops per chunk), is measurably cheaper per streamed token."""
+        pending = b""
+        async for chunk in self._response.aiter_bytes():
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.rstrip(b"\r")
+        if pending:
+            yield pending.rstrip(b"\r")
 
     async def aclose(self) -> None:
         await self._response.aclose()
