@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from frontier.errors import InvalidRequestError
 from frontier.ollama import metadata
-from frontier.ollama.clock import FOREVER, nanos, parse_keep_alive, rfc3339
+from frontier.ollama.clock import FOREVER, nanos, now_rfc3339, parse_keep_alive, rfc3339
 from frontier.ollama.metadata import UpstreamModel, human_number
 
 FRONTIER_ENTRY = {
@@ -59,6 +60,14 @@ def test_a_bad_keep_alive_is_a_400(value: str) -> None:
 def test_times_are_rfc3339_utc_with_z() -> None:
     assert rfc3339(datetime(2025, 10, 26, 17, 15, 24, 97767, tzinfo=UTC)) == "2025-10-26T17:15:24.097767Z"
     assert nanos(0) == 1 and nanos(1.5) == 1_500_000_000
+
+
+def test_the_streamed_lines_clock_is_the_same_format_and_now() -> None:
+    before = datetime.now(UTC)
+    stamp = now_rfc3339()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp), stamp
+    assert rfc3339(before) <= stamp <= rfc3339(after)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ def rfc3339(moment: datetime) -> str:
 
 
 def now_rfc3339() -> str:
-    return rfc3339(datetime.now(UTC))
+    # Every streamed line carries one: isoformat is several times cheaper than strftime.
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def from_unix(seconds: float) -> str:

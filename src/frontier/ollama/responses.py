@@ -24,14 +24,21 @@ _PROMPT_SECONDS = ("prompt_seconds", "prompt_time_sec", "total_prompt_time_sec")
 _COMPLETION_SECONDS = ("completion_seconds", "completion_time_sec", "total_completion_time_sec")
 
 
+_SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
+
+
+def _unreadable(what: str, exc: Exception) -> UpstreamError:
+    return UpstreamError(f"the upstream sent a {what} this layer cannot read ({type(exc).__name__})")
+
+
 @contextmanager
 def _readable(what: str) -> Iterator[None]:
     """An upstream answer of the wrong shape (a list where an object belongs...) is the upstream's fault: it
     becomes an UpstreamError (a 502, or the stream's one error line), not a TypeError out of a stream."""
     try:
         yield
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise UpstreamError(f"the upstream sent a {what} this layer cannot read ({type(exc).__name__})") from None
+    except _SHAPE_ERRORS as exc:
+        raise _unreadable(what, exc) from None
 
 
 def done_reason(finish_reason: str | None) -> str:
@@ -195,8 +202,10 @@ class StreamState:
 
     def absorb(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One OpenAI chunk -> zero or more Ollama lines. Thinking and content never share a line."""
-        with _readable("stream chunk"):
+        try:  # as _readable, without a context manager's generator per token
             return self._absorb(chunk)
+        except _SHAPE_ERRORS as exc:
+            raise _unreadable("stream chunk", exc) from None
 
     def _absorb(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         if chunk.get("usage"):
