@@ -329,7 +329,9 @@ class Scheduler:
             run.sampler.close()
             run.sampler = None
         run.slot.last_used = time.monotonic()
-        if run.pending:  # a half-prefilled prompt: its cells are not a usable prefix
+        # A half-prefilled prompt's cells are not a usable prefix; with reuse off, no cells are: free them now,
+        # since every cell held in the unified pool widens the attention of every other sequence.
+        if run.pending or not self._reuse_prefixes:
             self.ctx.forget(run.slot.seq)
             run.slot.cached = []
         if error is not None:
