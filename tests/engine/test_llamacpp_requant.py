@@ -7,16 +7,14 @@ All on a copy of the default model in a temporary folder, with the real llama.cp
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from tests.conftest import DEFAULT_MODEL, MODELS
 
-from frontier.engine.llamacpp_native import Model
+from frontier.bench.drift import drift, log_probs
 from frontier.engine.llamacpp_requant import ensure_q8_0, wants_copy
 from frontier.models.inspect import read_meta
 from frontier.models.registry import DERIVED_FOLDER, derived_copy, remove_model, scan
@@ -64,48 +62,16 @@ def test_a_newer_source_gets_a_new_copy(source: Path) -> None:
     assert ensure_q8_0(source, threads=2) == copy and copy.stat().st_mtime > old - 100
 
 
-def _logits(path: Path, tokens: int = 256) -> tuple[list[int], np.ndarray]:
-    model = Model(path)
-    lib = model.lib
-    text = (MODELS.parent / "README.md").read_text()
-    ids = model.tokenize(text, add_special=True, parse_special=False)[:tokens]
-    params = lib.llama_context_default_params()
-    params.n_ctx = params.n_batch = params.n_ubatch = len(ids)
-    ctx = lib.llama_init_from_model(model.ptr, params)
-    batch = lib.llama_batch_init(len(ids), 0, 1)
-    try:
-        for i, token in enumerate(ids):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, i, 1, True
-            batch.seq_id[i][0] = 0
-        batch.n_tokens = len(ids)
-        assert lib.llama_decode(ctx, batch) == 0
-        raw = np.ctypeslib.as_array(lib.llama_get_logits(ctx), shape=(len(ids), model.n_vocab))
-        logits = raw.astype(np.float64)
-    finally:
-        lib.llama_batch_free(batch)
-        lib.llama_free(ctx)
-        model.close()
-    return ids, logits
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
-
-
 def test_the_copy_predicts_like_the_shipped_file(source: Path) -> None:
     """What makes the copy safe to serve by default: on real text, its next-token distributions match the
     shipped file's (a Q4_0 copy, measured at KL 0.29 and perplexity +17 %, would fail this)."""
-    ids, shipped = _logits(source)
-    same_ids, copied = _logits(ensure_q8_0(source, threads=2))
+    text = (MODELS.parent / "README.md").read_text()
+    ids, shipped = log_probs(source, text, tokens=256)
+    same_ids, copied = log_probs(ensure_q8_0(source, threads=2), text, tokens=256)
     assert same_ids == ids
-    p, q = _log_softmax(shipped), _log_softmax(copied)
-    kl = float(np.mean(np.sum(np.exp(p) * (p - q), axis=1)))
-    nll = [-float(m[i, ids[i + 1]]) for m in (p, q) for i in range(len(ids) - 1)]
-    half = len(ids) - 1
-    ppl_shipped, ppl_copy = math.exp(np.mean(nll[:half])), math.exp(np.mean(nll[half:]))
-    assert kl < 0.03, kl
-    assert abs(ppl_copy / ppl_shipped - 1) < 0.02, (ppl_shipped, ppl_copy)
+    ppl_shipped, copy = drift(ids, shipped, shipped).perplexity, drift(ids, shipped, copied)
+    assert copy.kl < 0.03, copy.kl
+    assert abs(copy.perplexity / ppl_shipped - 1) < 0.02, (ppl_shipped, copy.perplexity)
 
 
 def test_no_copy_possible_serves_the_file_as_shipped(source: Path, caplog: pytest.LogCaptureFixture) -> None:
