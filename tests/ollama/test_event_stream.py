@@ -1,4 +1,4 @@
-"""The layer's SSE reader over an httpx response body: events come out whole however the bytes are cut into
+"""The layer's SSE reader over a response body: events come out whole however the bytes are cut into
 chunks, with LF or CRLF line ends; `[DONE]` ends the stream and an error event raises. No server."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from frontier.ollama.upstream import EventStream, UpstreamError, _Faults
@@ -23,7 +22,7 @@ def _events(chunks: list[bytes]) -> tuple[list[dict[str, Any]], bool]:
             yield chunk
 
     async def main() -> tuple[list[dict[str, Any]], bool]:
-        stream = EventStream(httpx.Response(200, content=body()), _Faults("http://upstream"))
+        stream = EventStream(body(), lambda: None, _Faults("http://upstream"))
         events = [event async for event in stream.events()]
         return events, stream.completed
 

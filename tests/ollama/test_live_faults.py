@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from tests.conftest import free_port
@@ -67,7 +68,7 @@ def test_upstream_down_is_a_fast_502(
 def test_upstream_timing_out_is_a_503_within_the_bound(
     layer_factory: Callable[..., RunningLayer], hanging_upstream: str
 ) -> None:
-    layer = layer_factory(hanging_upstream, timeout=httpx.Timeout(2.0))
+    layer = layer_factory(hanging_upstream, timeout=aiohttp.ClientTimeout(connect=2.0, sock_read=2.0))
     started = time.monotonic()
     response = httpx.post(f"{layer.url}/api/chat", json=COUNT, timeout=30)
     assert response.status_code == 503 and "timed out" in response.json()["error"]

@@ -12,7 +12,7 @@ from frontier.metrics.middleware import ObservabilityMiddleware
 from frontier.metrics.ollama_answers import metered_answer
 from frontier.metrics.record import RequestRecord, current_record
 from frontier.metrics.service import ServiceMetrics, new_registry
-from frontier.metrics.upstream import UpstreamMetrics, instrument_client
+from frontier.metrics.upstream import UpstreamMetrics
 
 __all__ = [
     "EngineMetrics",
@@ -23,7 +23,6 @@ __all__ = [
     "ServiceMetrics",
     "UpstreamMetrics",
     "current_record",
-    "instrument_client",
     "metered_answer",
     "metrics_response",
     "new_registry",

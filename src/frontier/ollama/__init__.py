@@ -9,7 +9,7 @@ OpenAI-compatible upstream.
     context     `num_ctx` as a context budget (pure)
     metadata    what /api/tags, /api/show and /api/ps say about a served model
     clock       RFC3339 stamps, nanosecond durations, keep_alive
-    upstream    the pooled httpx client and its two fault types
+    upstream    the pooled aiohttp session and its two fault types
     layer       the capability itself, HTTP-free
     streaming   NDJSON responses and cancellation when the client leaves
     app         HTTP glue: routes, body reading, error rendering (`create_app`)

@@ -1,4 +1,8 @@
-"""The HTTP glue: routes, body reading, and the one place errors are rendered in Ollama's dialect."""
+"""The HTTP glue: routes, body reading, and the one place errors are rendered in Ollama's dialect.
+
+Plain Starlette, not FastAPI: every route reads its own body (Ollama's rules, not FastAPI's validation) and
+the layer publishes its OpenAPI document from openapi.yaml, so FastAPI's per-request work (dependency
+solving, telemetry lookups, its route matching) would be pure cost on the path each request takes."""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+import aiohttp
 from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from frontier.config import Settings, load_settings
 from frontier.errors import (
@@ -29,7 +35,6 @@ from frontier.metrics import (
     ServiceMetrics,
     UpstreamMetrics,
     current_record,
-    instrument_client,
     metered_answer,
     metrics_response,
     new_registry,
@@ -146,37 +151,45 @@ def _render(answer: dict[str, Any] | Stream) -> Response:
 
 def create_app(
     settings: Settings | None = None,
-    client: httpx.AsyncClient | None = None,
     *,
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     registry: CollectorRegistry | None = None,
-) -> FastAPI:
-    """The Ollama-compatible app in front of `settings.upstream_url`. `client` replaces the pooled
-    upstream client (tests); the app closes only a client it made. `registry` receives the app's metrics
-    (a fresh one by default). `app.state.drain` is the drain state a `DrainingServer` runs the app with."""
+) -> Starlette:
+    """The Ollama-compatible app in front of `settings.upstream_url`. `timeout` bounds the upstream calls
+    (tests shorten it). `registry` receives the app's metrics (a fresh one by default).
+    `app.state.drain` is the drain state a `DrainingServer` runs the app with."""
     settings = settings or load_settings()
     limits = Limits.from_settings(settings)
     drain = Drain(limits.drain_seconds, limits.retry_after)
     registry = registry or new_registry()
-    upstream = Upstream(settings.upstream_url, client, timeout=timeout, api_key=settings.upstream_api_key)
     upstream_metrics = UpstreamMetrics(registry)
-    instrument_client(upstream.client, upstream_metrics)
+    upstream = Upstream(
+        settings.upstream_url, timeout=timeout, api_key=settings.upstream_api_key, observe=upstream_metrics.observe
+    )
     layer = OllamaLayer(upstream, ModelMap.load(settings.frontier_model_map))
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         await upstream.aclose()
 
-    app = FastAPI(title="Frontier Ollama layer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    async def metrics(_: Request) -> Response:
+        return metrics_response(registry)
+
+    # Starlette tries routes in order: the ones every chat and completion takes come first.
+    routes = [
+        *_inference_routes(layer, limits),
+        *_meta_routes(layer),
+        Route("/metrics", metrics, methods=["GET"]),
+        _passthrough(upstream),
+    ]
+    # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
+    handlers = {kind: _handle for kind in (FrontierError, ClientGone, HTTPException, Exception)}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.layer = layer
     app.state.upstream_metrics = upstream_metrics
     app.state.metrics_registry = registry
     app.state.drain = drain
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return metrics_response(registry)
 
     # Added first = innermost: the access line and metrics see the 413s and 503s these answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=error_response)
@@ -185,38 +198,26 @@ def create_app(
     install_key_check(app, security, OPEN_HEALTH_PATHS, _refuse)
     app.add_middleware(ObservabilityMiddleware, metrics=ServiceMetrics(registry))
     install_cors(app, security)
-    # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
-    for kind in (FrontierError, ClientGone, HTTPException, Exception):
-        app.add_exception_handler(kind, _handle)
-    _add_meta_routes(app, layer)
-    _add_inference_routes(app, layer, limits)
-    _add_passthrough(app, upstream)
     return app
 
 
-def _add_meta_routes(app: FastAPI, layer: OllamaLayer) -> None:
-    @app.api_route("/", methods=["GET", "HEAD"])
-    async def root() -> Response:
+def _meta_routes(layer: OllamaLayer) -> list[BaseRoute]:
+    async def root(_: Request) -> Response:
         return PlainTextResponse("Ollama is running")
 
-    @app.api_route("/api/version", methods=["GET", "HEAD"])
-    async def version() -> Response:
+    async def version(_: Request) -> Response:
         return JSONResponse({"version": OLLAMA_VERSION})
 
-    @app.get("/api/tags")
-    async def tags() -> Response:
+    async def tags(_: Request) -> Response:
         return JSONResponse(await layer.tags())
 
-    @app.get("/api/ps")
-    async def ps() -> Response:
+    async def ps(_: Request) -> Response:
         return JSONResponse(await layer.ps())
 
-    @app.post("/api/show")
     async def show(request: Request) -> Response:
         req = parse_body(ShowRequest, await read_json(request))
         return JSONResponse(await layer.show(req.model))
 
-    @app.post("/api/pull")
     async def pull(request: Request) -> Response:
         req = parse_body(PullRequest, await read_json(request))
         answer = await layer.pull(req.model, req.stream is not False)
@@ -224,69 +225,83 @@ def _add_meta_routes(app: FastAPI, layer: OllamaLayer) -> None:
             return JSONResponse(answer, status_code=502)
         return _render(answer)
 
-    @app.delete("/api/delete")
     async def delete(request: Request) -> Response:
         req = parse_body(DeleteRequest, await read_json(request))
         await layer.delete(req.model)
         return Response(status_code=200)
 
-    @app.post("/api/copy")
     async def copy(request: Request) -> Response:
         req = parse_body(CopyRequest, await read_json(request))
         await layer.copy(req.source, req.destination)
         return Response(status_code=200)
 
-    @app.post("/api/create")
-    @app.post("/api/push")
-    @app.api_route("/api/blobs/{digest}", methods=["HEAD", "POST"])
-    async def authoring() -> Response:
+    async def authoring(_: Request) -> Response:
         raise NotSupportedError(
             "model authoring (create, push, blobs) is not supported by this server: "
             "models come from its upstream; add names with FRONTIER_MODEL_MAP"
         )
 
+    # A GET route answers HEAD too.
+    return [
+        Route("/", root, methods=["GET"]),
+        Route("/api/version", version, methods=["GET"]),
+        Route("/api/tags", tags, methods=["GET"]),
+        Route("/api/ps", ps, methods=["GET"]),
+        Route("/api/show", show, methods=["POST"]),
+        Route("/api/pull", pull, methods=["POST"]),
+        Route("/api/delete", delete, methods=["DELETE"]),
+        Route("/api/copy", copy, methods=["POST"]),
+        Route("/api/create", authoring, methods=["POST"]),
+        Route("/api/push", authoring, methods=["POST"]),
+        Route("/api/blobs/{digest}", authoring, methods=["HEAD", "POST"]),
+    ]
 
-def _add_inference_routes(app: FastAPI, layer: OllamaLayer, limits: Limits) -> None:
-    @app.post("/api/generate")
+
+def _inference_routes(layer: OllamaLayer, limits: Limits) -> list[BaseRoute]:
     async def generate(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(GenerateRequest, await read_json(request))
         check_prompt(limits, 1, sum(len(text or "") for text in (req.prompt, req.system, req.suffix)), "prompt")
         return _render(await cancel_on_disconnect(request, layer.generate(req, watch)))
 
-    @app.post("/api/chat")
     async def chat(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(ChatRequest, await read_json(request))
         check_prompt(limits, len(req.messages), sum(len(message.content) for message in req.messages))
         return _render(await cancel_on_disconnect(request, layer.chat(req, watch)))
 
-    @app.post("/api/embed")
     async def embed(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(EmbedRequest, await read_json(request))
         return JSONResponse(await cancel_on_disconnect(request, layer.embed(req, watch)))
 
-    @app.post("/api/embeddings")
     async def embeddings(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(EmbeddingsRequest, await read_json(request))
         return JSONResponse(await cancel_on_disconnect(request, layer.embeddings(req, watch)))
 
+    return [
+        Route("/api/chat", chat, methods=["POST"]),
+        Route("/api/generate", generate, methods=["POST"]),
+        Route("/api/embed", embed, methods=["POST"]),
+        Route("/api/embeddings", embeddings, methods=["POST"]),
+    ]
 
-def _add_passthrough(app: FastAPI, upstream: Upstream) -> None:
+
+def _passthrough(upstream: Upstream) -> BaseRoute:
     """Ollama serves the OpenAI API on its own port too; here /v1/* goes to the upstream unchanged."""
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
-    async def passthrough(request: Request, path: str) -> Response:
+    async def passthrough(request: Request) -> Response:
         body = await request.body()
         headers = {key: value for key, value in request.headers.items() if key.lower() not in _HOP_BY_HOP}
         headers.pop("content-length", None)
+        path = request.path_params["path"]
         response = await cancel_on_disconnect(
             request,
             upstream.forward(request.method, f"/v1/{path}", request.url.query.encode(), headers, body),
         )
-        out = {key: value for key, value in response.headers.items() if key.lower() not in _HOP_BY_HOP}
-        return ClosingStreamingResponse(
-            response.aiter_raw(), status_code=response.status_code, headers=out, on_close=response.aclose
-        )
+        out = {key: value for key, value in response.headers if key.lower() not in _HOP_BY_HOP}
+        return ClosingStreamingResponse(response.body, status_code=response.status, headers=out,
+                                        on_close=response.aclose)
+
+    return Route("/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 
 from frontier.config import Settings
@@ -29,7 +29,7 @@ class SecurityPolicy:
         )
 
 
-def install_key_check(app: FastAPI, policy: SecurityPolicy, health_paths: frozenset[str], refuse: Refusal) -> None:
+def install_key_check(app: Starlette, policy: SecurityPolicy, health_paths: frozenset[str], refuse: Refusal) -> None:
     """Adds the key check (no-op without a key). Call it before the access-log middleware is added, so the
     log sits outside the check and records refused requests too."""
     if policy.api_key:
@@ -37,7 +37,7 @@ def install_key_check(app: FastAPI, policy: SecurityPolicy, health_paths: frozen
                            refuse=refuse)
 
 
-def install_cors(app: FastAPI, policy: SecurityPolicy) -> None:
+def install_cors(app: Starlette, policy: SecurityPolicy) -> None:
     """Adds CORS when origins are configured. Call it last: outermost, it answers a browser's preflight
     (which carries no credentials) before the key check could refuse it."""
     if not policy.cors_origins:
