@@ -75,21 +75,28 @@ def ndjson_response(
 
 
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Awaits `work`, cancelling it if the client disconnects first. The body must already be read."""
-    task: asyncio.Future[T] = asyncio.ensure_future(work)
+    """Awaits `work` in the calling task, cancelling it if the client disconnects first. The body must
+    already be read. The work runs in this task rather than a task of its own: one task per request
+    fewer is measurable in the layer's per-request cost."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
 
     async def watch() -> None:
+        nonlocal gone
         while True:
             message = await request.receive()
             if message["type"] == "http.disconnect":
+                gone = True
                 task.cancel()
                 return
 
     watcher = asyncio.ensure_future(watch())
     try:
-        return await task
+        return await work
     except asyncio.CancelledError:
-        if task.cancelled() and watcher.done():
+        if gone:
+            task.uncancel()  # this cancellation was ours, and it is handled: the task goes on to answer
             raise ClientGone() from None
         raise
     finally:
