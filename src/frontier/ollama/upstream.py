@@ -81,10 +81,8 @@ def retry_after_seconds(header: str | None) -> float:
         return 1.0
 
 
-def status_fault(status: int, message: str, retry_after: str | None) -> FrontierError | None:
-    """What an upstream status means to the layer's client; None for a success."""
-    if status < 400:
-        return None
+def status_fault(status: int, message: str, retry_after: str | None) -> FrontierError:
+    """What an upstream's refusal (status >= 400) means to the layer's client."""
     if status in (429, 503):
         # Ollama's clients know 503 (busy), not 429; the upstream's Retry-After hint travels on.
         return UpstreamError(f"upstream busy: {message}", status=503, retry_after=retry_after_seconds(retry_after))
@@ -269,11 +267,8 @@ class Upstream:
         data = json.dumps(body).encode() if body is not None else b""
         response = await self._send(method, path, data, JSON_HEADERS if body is not None else {})
         content = await self._read(response)
-        if response.status in (404, 405, 501) and path in _OPTIONAL_PATHS:
-            return response.status, content
-        if fault := status_fault(response.status, error_message(content, response.reason or ""),
-                                 response.headers.get("Retry-After")):
-            raise fault
+        if response.status >= 400 and not (response.status in (404, 405, 501) and path in _OPTIONAL_PATHS):
+            raise _fault(response, content)
         return response.status, content
 
     async def models(self, *, refresh: bool = False) -> list[UpstreamModel] | None:
@@ -317,11 +312,7 @@ class Upstream:
     async def _open(self, path: str, body: Mapping[str, Any]) -> aiohttp.ClientResponse:
         response = await self._send("POST", path, json.dumps(body).encode(), JSON_HEADERS)
         if response.status >= 400:
-            content = await self._read(response)
-            fault = status_fault(response.status, error_message(content, response.reason or ""),
-                                 response.headers.get("Retry-After"))
-            assert fault is not None
-            raise fault
+            raise _fault(response, await self._read(response))
         return response
 
     async def count_tokens(self, model: str, text: str) -> int | None:
@@ -349,6 +340,11 @@ class Upstream:
         response = await self._send(method, path, body, headers, url)
         return Forwarded(response.status, list(response.headers.items()), response.content.iter_any(),
                          response.release)
+
+
+def _fault(response: aiohttp.ClientResponse, content: bytes) -> FrontierError:
+    message = error_message(content, response.reason or "")
+    return status_fault(response.status, message, response.headers.get("Retry-After"))
 
 
 # Paths an upstream may lack: a missing one is an answer here (None / not countable), not an error.
