@@ -233,3 +233,13 @@ def test_openai_api_is_passed_through_under_v1(ollama_url: str) -> None:
             client.chat.completions.create(model="nosuch", messages=[{"role": "user", "content": "Hi"}])
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("sent", ["passthrough-id-1", "unsafe id\twith tabs"])
+def test_the_passthrough_carries_one_request_id_both_ways(ollama_url: str, sent: str) -> None:
+    response = httpx.get(f"{ollama_url}/v1/models", headers={"X-Request-ID": sent}, timeout=30)
+    assert response.status_code == 200
+    ids = response.headers.get_list("x-request-id")
+    # One id in the answer: the layer's (the client's own where it is safe), which the upstream echoed too.
+    assert len(ids) == 1
+    assert (ids[0] == sent) == (sent == "passthrough-id-1")

@@ -72,6 +72,7 @@ OLLAMA_VERSION = "0.12.6"
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                          "trailer", "transfer-encoding", "upgrade", "host"))
 # fmt: on
+_PASSED_BACK_NOT = _HOP_BY_HOP | {"x-request-id"}
 
 
 # What the stack's health checks and clients' "is it running" probes call: open unless FRONTIER_OPEN_HEALTH=false.
@@ -300,7 +301,8 @@ def _passthrough(upstream: Upstream) -> BaseRoute:
             request,
             upstream.forward(request.method, f"/v1/{path}", request.url.query.encode(), headers, body),
         )
-        out = {key: value for key, value in response.headers if key.lower() not in _HOP_BY_HOP}
+        # The upstream's request id is the layer's own, which the layer's middleware adds to every answer.
+        out = {key: value for key, value in response.headers if key.lower() not in _PASSED_BACK_NOT}
         return ClosingStreamingResponse(response.body, status_code=response.status, headers=out,
                                         on_close=response.aclose)
 

@@ -245,7 +245,7 @@ class Upstream:
         return out
 
     async def _send(
-        self, method: str, path: str, body: bytes, headers: Mapping[str, str], url: Any = None
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str], url: yarl.URL | None = None
     ) -> aiohttp.ClientResponse:
         started = time.perf_counter()
         with self._faults:
@@ -333,9 +333,10 @@ class Upstream:
         self, method: str, path: str, query: bytes, headers: Mapping[str, str], body: bytes
     ) -> Forwarded:
         """Passes a request through unchanged; the caller streams and closes the answer."""
-        # The client's key opened the layer; the upstream gets the layer's own key (added by _headers).
-        if self._auth:
-            headers = {key: value for key, value in headers.items() if key.lower() != "authorization"}
+        # The client's key opened the layer; the upstream gets the layer's own key. The request id is the
+        # layer's (the client's own only where it was safe to keep). _headers adds both.
+        replaced = {"x-request-id", "authorization"} if self._auth else {"x-request-id"}
+        headers = {key: value for key, value in headers.items() if key.lower() not in replaced}
         url = yarl.URL(self.url(path) + (f"?{query.decode()}" if query else ""), encoded=True)
         response = await self._send(method, path, body, headers, url)
         return Forwarded(response.status, list(response.headers.items()), response.content.iter_any(),
