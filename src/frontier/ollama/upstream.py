@@ -35,6 +35,7 @@ log = logging.getLogger("frontier.ollama.upstream")
 # connect covers waiting for a pooled connection too; sock_read bounds the silence between two chunks.
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_connect=5.0, sock_read=300.0)
 MAX_CONNECTIONS = 512
+KEEPALIVE_SECONDS = 4.0
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 # (upstream path, HTTP status, seconds until the answer's headers) for each call that got an answer.
@@ -227,7 +228,9 @@ class Upstream:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+                # Idle connections are dropped before uvicorn's 5 s keep-alive closes them from the other end,
+                # so a request never goes out on a connection the server is closing (aiohttp keeps them 15 s).
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS),
                 timeout=self._timeout,
                 trust_env=False,
                 # Bodies travel as the upstream sent them: a passed-through body keeps its Content-Encoding,
