@@ -1,9 +1,9 @@
 """The OpenAI-compatible upstream, seen through one pooled aiohttp session.
 
-aiohttp rather than httpx here: the layer makes one upstream call per request and reads streams chunk by
-chunk, and on the 2-core machines this stack targets httpx's extra layers (anyio, httpcore, h11) cost
-4.2 ms of layer CPU per non-stream chat against 1.8 ms with aiohttp (scripts/bench_ollama_overhead.py and
-docs/benchmarks.md). httpx stays the client everywhere else.
+aiohttp rather than httpx here: every layer request makes one upstream call, and on a 2-core machine
+httpx's extra layers (anyio, httpcore, h11) took the layer's CPU per non-stream chat to 4.2 ms, against
+1.8 ms with aiohttp, same app otherwise (docs/benchmarks.md, "The layer on aiohttp and plain Starlette").
+httpx stays the client everywhere else.
 
 Faults become two exceptions the HTTP layer renders in Ollama's shape:
 
