@@ -95,7 +95,10 @@ def test_sigterm_drains_the_server(start_server) -> None:  # type: ignore[no-unt
 
 def test_sigterm_drains_the_ollama_layer(layer_process) -> None:  # type: ignore[no-untyped-def]
     layer = layer_process(120)
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "Count."}], "options": {"num_predict": 6}}
+    # Long enough to still be running when the refusal is checked: a 6-token stream could end first on a fast
+    # engine, and the drained layer would then be gone before the check reached it.
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Count."}],
+            "options": {"num_predict": 200, "ignore_eos": True}}
     with httpx.stream("POST", f"{layer.url}/api/chat", json=body, timeout=120) as stream:
         lines = stream.iter_lines()
         first = json.loads(next(lines))
@@ -104,7 +107,7 @@ def test_sigterm_drains_the_ollama_layer(layer_process) -> None:  # type: ignore
         rest = [json.loads(line) for line in lines if line]
     assert first["done"] is False
     assert refused.status_code == 503 and set(refused.json()) == {"error"} and refused.headers["retry-after"]
-    assert rest[-1]["done"] is True and "error" not in rest[-1]
+    assert rest[-1]["done"] is True and "error" not in rest[-1] and rest[-1]["eval_count"] == 200  # not cut off
     assert layer.proc.wait(timeout=60) == 0
 
 
