@@ -270,7 +270,7 @@ class Upstream:
         data = json.dumps(body).encode() if body is not None else b""
         response = await self._send(method, path, data, JSON_HEADERS if body is not None else {})
         content = await self._read(response)
-        if response.status >= 400 and not (response.status in (404, 405, 501) and path in _OPTIONAL_PATHS):
+        if response.status >= 400 and not (response.status in _ABSENT and path in _OPTIONAL_PATHS):
             raise _fault(response, content)
         return response.status, content
 
@@ -282,7 +282,7 @@ class Upstream:
             if not refresh and time.monotonic() - self._models_at < self._models_ttl:
                 return self._models
             status, content = await self._call("GET", "/v1/models")
-            if status in (404, 405, 501):
+            if status in _ABSENT:
                 self._models = None
             else:
                 try:
@@ -323,7 +323,7 @@ class Upstream:
         if self.can_tokenize is False:
             return None
         status, content = await self._call("POST", "/tokenize", {"model": model, "text": text})
-        if status in (404, 405, 501):
+        if status in _ABSENT:
             self.can_tokenize = False
             return None
         self.can_tokenize = True
@@ -353,3 +353,4 @@ def _fault(response: aiohttp.ClientResponse, content: bytes) -> FrontierError:
 
 # Paths an upstream may lack: a missing one is an answer here (None / not countable), not an error.
 _OPTIONAL_PATHS = frozenset(("/v1/models", "/tokenize"))
+_ABSENT = frozenset((404, 405, 501))  # how an upstream says it has no such endpoint
