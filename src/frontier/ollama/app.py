@@ -6,7 +6,6 @@ solving, telemetry lookups, its route matching) would be pure cost on the path e
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,9 +16,11 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from frontier import fastjson
 from frontier.config import Settings, load_settings
 from frontier.errors import (
     FrontierError,
@@ -73,6 +74,13 @@ _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "prox
                          "trailer", "transfer-encoding", "upgrade", "host"))
 # fmt: on
 _PASSED_BACK_NOT = _HOP_BY_HOP | {"x-request-id"}
+
+
+class JSONResponse(StarletteJSONResponse):
+    """Starlette's JSON answer, encoded by orjson (every non-stream answer takes this path)."""
+
+    def render(self, content: Any) -> bytes:
+        return fastjson.dumps(content)
 
 
 # What the stack's health checks and clients' "is it running" probes call: open unless FRONTIER_OPEN_HEALTH=false.
@@ -129,8 +137,8 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise InvalidRequestError("missing request body")
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return fastjson.loads(raw)
+    except (fastjson.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"invalid JSON in request body: {exc}") from None
 
 

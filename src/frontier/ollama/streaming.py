@@ -8,7 +8,6 @@ for non-stream requests, the work races the client's `http.disconnect`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,6 +15,8 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Send
+
+from frontier import fastjson
 
 T = TypeVar("T")
 NDJSON = "application/x-ndjson"
@@ -27,7 +28,7 @@ class ClientGone(Exception):
 
 def ndjson_line(obj: Any) -> bytes:
     """One JSON object and a newline: no SSE `data:` prefix, no blank lines."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return fastjson.dumps(obj) + b"\n"
 
 
 class ClosingStreamingResponse(StreamingResponse):

@@ -14,7 +14,6 @@ Faults become two exceptions the HTTP layer renders in Ollama's shape:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -24,6 +23,7 @@ from typing import Any
 import aiohttp
 import yarl
 
+from frontier import fastjson
 from frontier.errors import EngineError, FrontierError
 from frontier.logs import REQUEST_ID
 from frontier.metrics.middleware import HEADER as REQUEST_ID_HEADER
@@ -62,7 +62,7 @@ def error_message(body: bytes, reason: str) -> str:
     """The message of an OpenAI-style error body ({"error": {"message"}} / {"error": str} / {"detail"})."""
     text = body.decode(errors="replace").strip()
     try:
-        parsed = json.loads(body)
+        parsed = fastjson.loads(body)
     except ValueError:
         return text or reason
     if isinstance(parsed, dict):
@@ -150,7 +150,7 @@ class EventStream:
                 if payload == b"[DONE]":
                     self.completed = True
                     return
-                event = json.loads(payload)
+                event = fastjson.loads(payload)
                 if event_type == "error" or (isinstance(event, dict) and event.get("error")):
                     error = event.get("error", event) if isinstance(event, dict) else event
                     message = error.get("message") if isinstance(error, dict) else error
@@ -175,7 +175,7 @@ class LineStream:
             async for line in split_lines(self._chunks):
                 if line.strip():
                     try:
-                        yield json.loads(line)
+                        yield fastjson.loads(line)
                     except ValueError:
                         raise UpstreamError("upstream sent an unreadable progress line") from None
 
@@ -267,7 +267,7 @@ class Upstream:
             response.release()
 
     async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, bytes]:
-        data = json.dumps(body).encode() if body is not None else b""
+        data = fastjson.dumps(body) if body is not None else b""
         response = await self._send(method, path, data, JSON_HEADERS if body is not None else {})
         content = await self._read(response)
         if response.status >= 400 and not (response.status in _ABSENT and path in _OPTIONAL_PATHS):
@@ -286,7 +286,7 @@ class Upstream:
                 self._models = None
             else:
                 try:
-                    entries = json.loads(content)["data"]
+                    entries = fastjson.loads(content)["data"]
                     self._models = [UpstreamModel.from_openai(entry) for entry in entries if entry.get("id")]
                 except (ValueError, KeyError, TypeError, AttributeError):
                     raise UpstreamError("upstream sent an unreadable model list (GET /v1/models)") from None
@@ -296,7 +296,7 @@ class Upstream:
     async def post_json(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         _, content = await self._call("POST", path, body)
         try:
-            data = json.loads(content)
+            data = fastjson.loads(content)
         except ValueError:
             raise UpstreamError(f"upstream sent a non-JSON answer to {path}") from None
         if not isinstance(data, dict):
@@ -313,7 +313,7 @@ class Upstream:
         return LineStream(response.content.iter_any(), response.release, self._faults)
 
     async def _open(self, path: str, body: Mapping[str, Any]) -> aiohttp.ClientResponse:
-        response = await self._send("POST", path, json.dumps(body).encode(), JSON_HEADERS)
+        response = await self._send("POST", path, fastjson.dumps(body), JSON_HEADERS)
         if response.status >= 400:
             raise _fault(response, await self._read(response))
         return response
@@ -327,7 +327,7 @@ class Upstream:
             self.can_tokenize = False
             return None
         self.can_tokenize = True
-        data = json.loads(content)
+        data = fastjson.loads(content)
         if isinstance(data.get("count"), int):
             return int(data["count"])
         return len(data.get("tokens") or [])
