@@ -96,3 +96,19 @@ def test_log_format_is_a_checked_setting() -> None:
     assert load_settings(frontier_log_format="JSON", _env_file=None).frontier_log_format == "json"
     with pytest.raises(ConfigError, match="FRONTIER_LOG_FORMAT='xml'"):
         load_settings(frontier_log_format="xml", _env_file=None)
+
+
+def test_kept_children_are_reused_and_a_removed_one_is_made_afresh() -> None:
+    from frontier.metrics.kept import Counter
+
+    registry = new_registry()
+    counter = Counter("kept_test", "A test counter.", ["model"], registry=registry)
+    child = counter.labels("m")
+    assert counter.labels("m") is child
+    child.inc(2)
+    counter.remove("m")
+    counter.labels("m").inc()
+    assert counter.labels("m") is not child
+    assert 'kept_test_total{model="m"} 1.0' in generate_latest(registry).decode()
+    counter.clear()
+    assert "kept_test_total{" not in generate_latest(registry).decode()

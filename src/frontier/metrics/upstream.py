@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
+from frontier.metrics.kept import Counter, Histogram
 from frontier.metrics.service import REQUEST_SECONDS
 
 _KNOWN_PATHS = frozenset(
