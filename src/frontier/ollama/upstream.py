@@ -233,6 +233,9 @@ class Upstream:
                 connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS),
                 timeout=self._timeout,
                 trust_env=False,
+                # One session serves every client: a cookie one upstream answer set must not ride along on
+                # another client's request.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 # Bodies travel as the upstream sent them: a passed-through body keeps its Content-Encoding,
                 # and the layer's own calls ask for none (no default Accept-Encoding).
                 auto_decompress=False,
