@@ -1,13 +1,57 @@
-"""The layer's upstream client: a session shared by every client that carries no cookies between them."""
+"""The layer's upstream client against the real server: the model list's background refresh, and a session
+shared by every client that carries no cookies between them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
+import pytest
 from aiohttp import web
+from tests.ollama.conftest import TcpRelay
 
-from frontier.ollama.upstream import Upstream
+from frontier.ollama.upstream import Upstream, UpstreamError
+
+
+async def _until(condition: object, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "did not happen in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_stale_model_list_is_answered_at_once_and_refreshed_behind_it(openai_server: str) -> None:
+    calls: list[str] = []
+    upstream = Upstream(openai_server, models_ttl=0.0, observe=lambda path, status, seconds: calls.append(path))
+    try:
+        first = await upstream.models()
+        assert first and calls == ["/v1/models"]  # the first call waits for the list
+        again = await upstream.models()
+        assert again is first and calls == ["/v1/models"]  # stale: answered without a call to the upstream
+        await _until(lambda: len(calls) == 2)  # ... which is made behind it
+        fresh = await upstream.models()
+        assert fresh is not first and [model.id for model in fresh or []] == [model.id for model in first]
+    finally:
+        await upstream.aclose()
+
+
+async def test_a_failed_background_refresh_keeps_the_list_and_a_forced_refresh_reports_it(relay: TcpRelay) -> None:
+    upstream = Upstream(relay.url, models_ttl=0.0)
+    try:
+        first = await upstream.models()
+        assert first
+        relay.stop()  # refused from now on, and the pooled connections cut
+        assert await upstream.models() is first  # the refresh fails behind it, quietly
+        await asyncio.sleep(0.5)
+        assert await upstream.models() is first
+        with pytest.raises(UpstreamError):
+            await upstream.models(refresh=True)
+        relay.start()
+        assert [model.id for model in await upstream.models(refresh=True) or []] == [model.id for model in first]
+    finally:
+        await upstream.aclose()
 
 
 @contextlib.asynccontextmanager

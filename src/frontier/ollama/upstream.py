@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextvars import Context
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,12 +217,15 @@ class Upstream:
         self._models: list[UpstreamModel] | None = None
         self._models_at = -float("inf")
         self._models_lock = asyncio.Lock()
+        self._refresher: asyncio.Task[None] | None = None
         self.can_tokenize: bool | None = None  # learnt on first use
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     async def aclose(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
         if self._session is not None:
             await self._session.close()
 
@@ -278,12 +282,28 @@ class Upstream:
         return response.status, content
 
     async def models(self, *, refresh: bool = False) -> list[UpstreamModel] | None:
-        """The served models, cached for a few seconds. None: the upstream has no /v1/models."""
-        if not refresh and time.monotonic() - self._models_at < self._models_ttl:
-            return self._models
+        """The served models. None: the upstream has no /v1/models. A list older than the TTL is returned as
+        it is while a fresh one is fetched in the background, so no request waits for the refresh (on a
+        local server a /v1/models call costs a few ms); `refresh=True` and the first call wait for one."""
+        if refresh or self._models_at == -float("inf"):
+            return await self._fetch_models(refresh=refresh)
+        if time.monotonic() - self._models_at >= self._models_ttl and (
+            self._refresher is None or self._refresher.done()
+        ):
+            # A context of its own: the refresh is nobody's request (no request id, no request record).
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_quietly(), context=Context())
+        return self._models
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self._fetch_models(refresh=False)
+        except FrontierError as exc:  # the next request that needs the upstream meets the fault itself
+            log.debug("background model list refresh failed: %s", exc)
+
+    async def _fetch_models(self, *, refresh: bool) -> list[UpstreamModel] | None:
         async with self._models_lock:
             if not refresh and time.monotonic() - self._models_at < self._models_ttl:
-                return self._models
+                return self._models  # fetched while this call waited for the lock
             status, content = await self._call("GET", "/v1/models")
             if status in _ABSENT:
                 self._models = None
