@@ -2,8 +2,8 @@
 
 prometheus_client's `labels()` checks the values, turns each into a string and takes a lock on every call,
 and a request makes six such calls (status, duration, tokens, upstream latency). Kept, a repeat call is one
-dict lookup: about a twentieth of the Ollama layer's whole per-request cost (docs/benchmarks.md). The label
-sets are the metric's own (route templates, served models, statuses), so the dict is as small as they are.
+dict lookup. The label sets are the metric's own (route templates, served models, statuses), so the dict is
+as small as they are.
 """
 
 from __future__ import annotations
