@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,20 @@ class Stack:
 
     def server_log_lines(self) -> list[dict[str, Any]]:
         return json_lines(self.server.log_path)
+
+
+def access_lines(
+    read: Callable[[], list[dict[str, Any]]], request_id: str, route: str | None = None, within: float = 10.0
+) -> list[dict[str, Any]]:
+    """The access lines of `request_id` (on `route`), waiting for the first: a process writes its access line
+    just after its answer has gone, so the line can lag the response a test already holds."""
+    deadline = time.monotonic() + within
+    while True:
+        found = [line for line in read() if line.get("logger") == "frontier.access"
+                 and line.get("request_id") == request_id and route in (None, line.get("route"))]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

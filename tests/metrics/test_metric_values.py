@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from tests.conftest import DEFAULT_MODEL
-from tests.metrics.stack import Stack, scrape, value
+from tests.metrics.stack import Stack, access_lines, scrape, value
 
 import ollama
 import openai
@@ -132,11 +132,9 @@ def test_request_id_crosses_the_layer_and_both_sides_log_one_access_line(metrics
     assert response.status_code == 200
     assert response.headers["x-request-id"] == rid
     body = response.json()
-    for lines, route in ((metrics_stack.proxy.log_lines(), "/api/chat"),
-                         (metrics_stack.server_log_lines(), CHAT)):
+    for read, route in ((metrics_stack.proxy.log_lines, "/api/chat"), (metrics_stack.server_log_lines, CHAT)):
         # (The layer's other upstream calls for this request, such as the model list, carry the id too.)
-        access = [line for line in lines if line.get("logger") == "frontier.access"
-                  and line["request_id"] == rid and line["route"] == route]
+        access = access_lines(read, rid, route)
         assert len(access) == 1, access
         line = access[0]
         assert (line["method"], line["route"], line["status"]) == ("POST", route, 200)
@@ -155,6 +153,4 @@ def test_layer_makes_a_request_id_when_the_client_sends_none_or_a_bad_one(metric
         assert response.status_code == 200
         rid = response.headers["x-request-id"]
         assert rid and " " not in rid and rid != sent.get("X-Request-ID")
-        server_ids = [line["request_id"] for line in metrics_stack.server_log_lines()
-                      if line.get("logger") == "frontier.access"]
-        assert rid in server_ids  # the server logged the id the layer made
+        assert access_lines(metrics_stack.server_log_lines, rid)  # the server logged the id the layer made
