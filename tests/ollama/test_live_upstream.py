@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
@@ -15,9 +15,9 @@ from tests.ollama.conftest import TcpRelay
 from frontier.ollama.upstream import Upstream, UpstreamError
 
 
-async def _until(condition: object, within: float = 10.0) -> None:
+async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
     deadline = time.monotonic() + within
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "did not happen in time"
         await asyncio.sleep(0.01)
 
