@@ -8,7 +8,11 @@
    side (less noisy, when the upstream reports it). A server started here runs without prefix cache
    (MISTRAL_PREFIX_CACHE_N=0 unless set), else the second request of each pair would find its prompt cached.
 2. Throughput: C concurrent streams, both ways in direct-layer-layer-direct cycles, aggregate completion
-   tokens per second over the wall time of each round, averaged per side.
+   tokens per second over the wall time of each round, averaged per side. Each cycle also gives a paired
+   loss (its two layer rounds against its two direct rounds, so a drift of the machine's speed within the
+   cycle cancels); the median of those, with a bootstrap interval, is the steadier figure. Where the script
+   started the processes itself, it also reports the CPU seconds each used per round: on a machine whose
+   cores the engine keeps busy, the layer's CPU is what it takes from the engine.
 Targets (issue #3): p50 added latency <= 2 ms; aggregate tokens/s at most 3% lower through the layer.
 """
 
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 OLLAMA_NAME = "smollm2:135m"
@@ -173,7 +178,8 @@ async def throughput(
     concurrency: int,
     max_tokens: int,
     rounds: int,
-) -> dict[str, float]:
+    pids: dict[str, int],
+) -> dict[str, Any]:
     def prompt(i: int) -> str:
         return f"Write a short story about a lighthouse keeper, part {i}."
 
@@ -196,21 +202,54 @@ async def throughput(
         }
 
     rates: dict[str, list[float]] = {"direct": [], "layer": []}
-    for side in ["direct", "layer", "layer", "direct"] * rounds:
-        url, body, ollama = (upstream, direct_body, False) if side == "direct" else (layer, layer_body, True)
-        tokens, seconds = await stream_round(client, url, body, ollama, concurrency)
-        rates[side].append(tokens / seconds)
-        print(
-            f"  {side:6s} {concurrency} streams: {tokens} tokens in {seconds:.1f}s = {tokens / seconds:.1f} tok/s",
-            flush=True,
-        )
-    direct, through = statistics.fmean(rates["direct"]), statistics.fmean(rates["layer"])
+    cpu: dict[str, dict[str, list[float]]] = {"direct": {}, "layer": {}}
+    cycle_losses: list[float] = []
+    for cycle in range(rounds):
+        cycle_rates: dict[str, list[float]] = {"direct": [], "layer": []}
+        for side in ("direct", "layer", "layer", "direct"):
+            url, body, ollama = (upstream, direct_body, False) if side == "direct" else (layer, layer_body, True)
+            before = cpu_seconds(pids)
+            tokens, seconds = await stream_round(client, url, body, ollama, concurrency)
+            used = {name: after - before[name] for name, after in cpu_seconds(pids).items()}
+            for name, value in used.items():
+                cpu[side].setdefault(name, []).append(value)
+            rates[side].append(tokens / seconds)
+            cycle_rates[side].append(tokens / seconds)
+            spent = "".join(f", {name} {value:.2f}" for name, value in used.items())
+            print(
+                f"  {side:6s} {concurrency} streams: {tokens} tokens in {seconds:.1f}s = {tokens / seconds:.1f} tok/s"
+                + (f" (CPU s{spent[1:]})" if spent else ""),
+                flush=True,
+            )
+        cycle_losses.append(loss_pct(cycle_rates["direct"], cycle_rates["layer"]))
+        print(f"  cycle {cycle + 1}: layer slower by {cycle_losses[-1]:.1f}%", flush=True)
+    low, high = median_ci(cycle_losses)
     return {
         "streams": concurrency,
-        "direct_tok_s": direct,
-        "layer_tok_s": through,
-        "layer_slower_pct": (direct - through) / direct * 100,
+        "direct_tok_s": statistics.fmean(rates["direct"]),
+        "layer_tok_s": statistics.fmean(rates["layer"]),
+        "layer_slower_pct": loss_pct(rates["direct"], rates["layer"]),
+        "cycle_layer_slower_pct": cycle_losses,
+        "paired_layer_slower_p50_pct": statistics.median(cycle_losses),
+        "paired_layer_slower_p50_ci95_pct": [low, high],
+        "cpu_s_per_round": {
+            side: {name: statistics.fmean(values) for name, values in used.items()} for side, used in cpu.items()
+        },
     }
+
+
+def loss_pct(direct: list[float], through: list[float]) -> float:
+    """How much lower the layer's mean tokens/s is than the direct one, in percent."""
+    return (statistics.fmean(direct) - statistics.fmean(through)) / statistics.fmean(direct) * 100
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds used so far by each named process (the ones this script started)."""
+    totals = {}
+    for name, pid in pids.items():
+        times = psutil.Process(pid).cpu_times()
+        totals[name] = times.user + times.system
+    return totals
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
@@ -225,7 +264,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         lat = await latency(client, args.upstream, args.layer, model_id, args.requests, args.max_tokens)
         print(f"throughput: {args.streams} concurrent streams of {args.stream_tokens} tokens", flush=True)
         thr = await throughput(
-            client, args.upstream, args.layer, model_id, args.streams, args.stream_tokens, args.rounds
+            client, args.upstream, args.layer, model_id, args.streams, args.stream_tokens, args.rounds, args.pids
         )
     return {
         "model": model_id,
@@ -235,6 +274,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "p50_added_ms<=2": lat["added_p50_ms"] <= 2.0,
             "p50_added_outside_engine_ms<=2": lat.get("added_outside_engine_p50_ms", float("inf")) <= 2.0,
             "tok_s_loss_pct<=3": thr["layer_slower_pct"] <= 3.0,
+            "paired_tok_s_loss_p50_pct<=3": thr["paired_layer_slower_p50_pct"] <= 3.0,
         },
     }
 
@@ -251,6 +291,7 @@ def cli() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     children: list[subprocess.Popen[bytes]] = []
+    args.pids = {"bench": os.getpid()}
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
         if not args.upstream:
@@ -264,11 +305,13 @@ def cli() -> None:
                 "MISTRAL_PREFIX_CACHE_N": os.environ.get("MISTRAL_PREFIX_CACHE_N", "0"),
             }
             children.append(start(["serve"], env, f"{args.upstream}/health", logs / "bench-ollama-server.log"))
+            args.pids["server"] = children[-1].pid
         if not args.layer:
             port = free_port()
             args.layer = f"http://127.0.0.1:{port}"
             env = {"OLLAMA_API_PORT": str(port), "FRONTIER_UPSTREAM_URL": args.upstream, "PROXY_LOG_LEVEL": "warning"}
             children.append(start(["proxy"], env, f"{args.layer}/", logs / "bench-ollama-layer.log"))
+            args.pids["layer"] = children[-1].pid
         results = asyncio.run(main(args))
     finally:
         for child in reversed(children):
