@@ -1,5 +1,6 @@
 """The layer's SSE reader over a response body: events come out whole however the bytes are cut into
-chunks, with LF or CRLF line ends; `[DONE]` ends the stream and an error event raises. No server."""
+chunks, with LF or CRLF line ends; `[DONE]` ends the stream and an error event raises. The NDJSON reader
+(a Frontier pull's progress) likewise. No server."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from frontier.ollama.upstream import EventStream, UpstreamError, _Faults
+from frontier.ollama.upstream import EventStream, LineSplitter, LineStream, UpstreamError, _Faults
 
 BODY = (b'data: {"choices":[{"delta":{"content":"H\xc3\xa9llo"}}]}\n\n'
         b'data: {"choices":[{"delta":{"content":" world"}}]}\n\n'
@@ -25,6 +26,18 @@ def _events(chunks: list[bytes]) -> tuple[list[dict[str, Any]], bool]:
         stream = EventStream(body(), lambda: None, _Faults("http://upstream"))
         events = [event async for event in stream.events()]
         return events, stream.completed
+
+    return asyncio.run(main())
+
+
+def _progress(chunks: list[bytes]) -> list[dict[str, Any]]:
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    async def main() -> list[dict[str, Any]]:
+        stream = LineStream(body(), lambda: None, _Faults("http://upstream"))
+        return [line async for line in stream.lines()]
 
     return asyncio.run(main())
 
@@ -59,3 +72,34 @@ def test_comments_and_other_fields_are_skipped() -> None:
 def test_an_error_event_raises_with_its_message(body: bytes) -> None:
     with pytest.raises(UpstreamError, match="engine crashed"):
         _events(_cut(body, 5))
+
+
+PROGRESS = b'{"status":"pulling manifest"}\n\n{"status":"downloading","completed":5}\r\n{"status":"success"}'
+
+
+@pytest.mark.parametrize("size", [1, 4, 29, len(PROGRESS)])
+def test_progress_lines_survive_any_chunking_and_the_last_needs_no_line_end(size: int) -> None:
+    lines = _progress(_cut(PROGRESS, size))
+    assert [line["status"] for line in lines] == ["pulling manifest", "downloading", "success"]
+
+
+def test_an_unreadable_progress_line_raises() -> None:
+    with pytest.raises(UpstreamError, match="unreadable progress line"):
+        _progress([b'{"status":"ok"}\n', b"not json\n"])
+
+
+@pytest.mark.parametrize(
+    ("chunks", "lines", "rest"),
+    [
+        ([b"a\nb", b"c\n"], [b"a", b"bc"], []),
+        ([b"a\r\n", b"\r\n"], [b"a", b""], []),
+        ([b"a\r", b"\nb"], [b"a"], [b"b"]),
+        ([b""], [], []),
+    ],
+)
+def test_the_splitter_hands_out_whole_lines_and_keeps_the_rest(
+    chunks: list[bytes], lines: list[bytes], rest: list[bytes]
+) -> None:
+    splitter = LineSplitter()
+    assert [line for chunk in chunks for line in splitter.feed(chunk)] == lines
+    assert splitter.rest() == rest

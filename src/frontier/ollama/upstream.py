@@ -117,16 +117,21 @@ class _Faults:
             raise UpstreamError(f"upstream {self.base_url} is unavailable: {reason}", kind="unreachable") from exc
 
 
-async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """A body's lines as bytes, without their line ends, however the chunks cut them."""
-    pending = b""
-    async for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line.rstrip(b"\r")
-    if pending:
-        yield pending.rstrip(b"\r")
+class LineSplitter:
+    """A body's lines as bytes, without their line ends, however the chunks cut them. Plain calls rather than
+    an async generator: each streamed token passes through here, and every generator level it crosses costs."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The lines this chunk completes."""
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        return [line.rstrip(b"\r") for line in lines]
+
+    def rest(self) -> list[bytes]:
+        """The last line, when the body did not end with a line end."""
+        return [self._pending.rstrip(b"\r")] if self._pending else []
 
 
 class EventStream:
@@ -137,30 +142,49 @@ class EventStream:
         self._close = close
         self._faults = faults
         self.completed = False  # saw `data: [DONE]`
+        self._event_type = ""  # the `event:` field of the event being read
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
-        event_type = ""
+        splitter = LineSplitter()
         with self._faults:
-            async for line in split_lines(self._chunks):
-                if line.startswith(b"event:"):
-                    event_type = line[6:].strip().decode(errors="replace")
-                    continue
-                if not line.startswith(b"data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    self.completed = True
-                    return
-                event = fastjson.loads(payload)
-                if event_type == "error" or (isinstance(event, dict) and event.get("error")):
-                    error = event.get("error", event) if isinstance(event, dict) else event
-                    message = error.get("message") if isinstance(error, dict) else error
-                    raise UpstreamError(f"upstream error: {message}")
-                event_type = ""
-                yield event
+            async for chunk in self._chunks:
+                for line in splitter.feed(chunk):
+                    if (event := self._event(line)) is not None:
+                        yield event
+                    elif self.completed:
+                        return
+            for line in splitter.rest():
+                if (event := self._event(line)) is not None:
+                    yield event
+
+    def _event(self, line: bytes) -> dict[str, Any] | None:
+        """The event a `data:` line carries; None for other lines and for `[DONE]` (which sets `completed`)."""
+        if line.startswith(b"event:"):
+            self._event_type = line[6:].strip().decode(errors="replace")
+            return None
+        if not line.startswith(b"data:"):
+            return None
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            self.completed = True
+            return None
+        event = fastjson.loads(payload)
+        if self._event_type == "error" or (isinstance(event, dict) and event.get("error")):
+            error = event.get("error", event) if isinstance(event, dict) else event
+            message = error.get("message") if isinstance(error, dict) else error
+            raise UpstreamError(f"upstream error: {message}")
+        self._event_type = ""
+        return event
 
     async def aclose(self) -> None:
         self._close()
+
+
+def _progress(line: bytes) -> dict[str, Any]:
+    try:
+        return fastjson.loads(line)
+    except ValueError:
+        raise UpstreamError("upstream sent an unreadable progress line") from None
 
 
 class LineStream:
@@ -172,13 +196,15 @@ class LineStream:
         self._faults = faults
 
     async def lines(self) -> AsyncIterator[dict[str, Any]]:
+        splitter = LineSplitter()
         with self._faults:
-            async for line in split_lines(self._chunks):
+            async for chunk in self._chunks:
+                for line in splitter.feed(chunk):
+                    if line.strip():
+                        yield _progress(line)
+            for line in splitter.rest():
                 if line.strip():
-                    try:
-                        yield fastjson.loads(line)
-                    except ValueError:
-                        raise UpstreamError("upstream sent an unreadable progress line") from None
+                    yield _progress(line)
 
     async def aclose(self) -> None:
         self._close()
