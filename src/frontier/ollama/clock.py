@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -20,8 +21,15 @@ def rfc3339(moment: datetime) -> str:
 
 
 def now_rfc3339() -> str:
-    # Every streamed line carries one: isoformat is several times cheaper than strftime.
-    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    # Every streamed line carries one, and most lines fall in a second already formatted: only the
+    # microseconds are new (a third of what datetime.now().isoformat() costs).
+    whole, fraction = divmod(time.time_ns(), 1_000_000_000)
+    return f"{_utc_second(whole)}.{fraction // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=2)
+def _utc_second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def from_unix(seconds: float) -> str:
