@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_ollama_overhead.py                 # starts a server and a layer itself
     .venv/bin/python scripts/bench_ollama_overhead.py --upstream http://127.0.0.1:8080 --layer http://127.0.0.1:11434
+    .venv/bin/python scripts/bench_ollama_overhead.py --pool run1.json run2.json     # stream cycles of earlier runs
 
 1. Latency: N non-stream chats (greedy, fixed length), each sent both ways back to back, in alternating order.
    Added latency = layer time - direct time, per pair; also with the engine's reported time taken out of each
@@ -73,12 +74,30 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def median_ci(values: list[float], resamples: int = 2000) -> tuple[float, float]:
-    """A bootstrap 95% interval for the median: how finely this run resolves the added latency (each
-    request's own time varies by tens of ms with the engine, the layer's share is a few ms)."""
+def median_ci(
+    values: list[float], resamples: int = 2000, estimate: Callable[[list[float]], float] = statistics.median
+) -> tuple[float, float]:
+    """A bootstrap 95% interval for the median (or `estimate`): how finely this run resolves the added
+    latency (each request's own time varies by tens of ms with the engine, the layer's share is a few ms)."""
     rng = random.Random(0)
-    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
-    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples)]
+    estimates = sorted(estimate(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return estimates[int(0.025 * resamples)], estimates[int(0.975 * resamples)]
+
+
+def pooled(files: list[Path]) -> dict[str, object]:
+    """The throughput loss over the cycles of several earlier runs (their --json files). One run's cycles
+    scatter by several percent with the machine's own speed, more than the 3 % target, so runs of the same
+    code are pooled to resolve it."""
+    losses = [loss for file in files for loss in json.loads(file.read_text())["throughput"]["cycle_layer_slower_pct"]]
+    return {
+        "runs": len(files),
+        "cycles": len(losses),
+        "layer_slower_mean_pct": statistics.fmean(losses),
+        "layer_slower_mean_ci95_pct": list(median_ci(losses, estimate=statistics.fmean)),
+        "layer_slower_p50_pct": statistics.median(losses),
+        "layer_slower_p50_ci95_pct": list(median_ci(losses)),
+        "cycle_sd_pct": statistics.stdev(losses) if len(losses) > 1 else None,
+    }
 
 
 async def latency(
@@ -294,7 +313,13 @@ def cli() -> None:
     parser.add_argument("--stream-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="direct-layer-layer-direct cycles of streams")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--pool", type=Path, nargs="+", metavar="JSON", help="run nothing: pool the stream cycles of these results"
+    )
     args = parser.parse_args()
+    if args.pool:
+        print(json.dumps(pooled(args.pool), indent=2))
+        return
     children: list[subprocess.Popen[bytes]] = []
     args.pids = {"bench": os.getpid()}
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
