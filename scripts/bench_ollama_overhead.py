@@ -74,7 +74,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def median_ci(
+def bootstrap_ci(
     values: list[float], resamples: int = 2000, estimate: Callable[[list[float]], float] = statistics.median
 ) -> tuple[float, float]:
     """A bootstrap 95% interval for the median (or `estimate`): how finely this run resolves the added
@@ -93,9 +93,9 @@ def pooled(files: list[Path]) -> dict[str, object]:
         "runs": len(files),
         "cycles": len(losses),
         "layer_slower_mean_pct": statistics.fmean(losses),
-        "layer_slower_mean_ci95_pct": list(median_ci(losses, estimate=statistics.fmean)),
+        "layer_slower_mean_ci95_pct": list(bootstrap_ci(losses, estimate=statistics.fmean)),
         "layer_slower_p50_pct": statistics.median(losses),
-        "layer_slower_p50_ci95_pct": list(median_ci(losses)),
+        "layer_slower_p50_ci95_pct": list(bootstrap_ci(losses)),
         "cycle_sd_pct": statistics.stdev(losses) if len(losses) > 1 else None,
     }
 
@@ -156,16 +156,16 @@ async def latency(
     if len(outside) == n:
         adjusted = {
             "added_outside_engine_p50_ms": statistics.median(outside) * 1e3,
-            "added_outside_engine_p50_ci95_ms": [value * 1e3 for value in median_ci(outside)],
+            "added_outside_engine_p50_ci95_ms": [value * 1e3 for value in bootstrap_ci(outside)],
             "engine_time_layer_minus_direct_p50_ms": statistics.median(engine_gap) * 1e3,
-            "engine_time_layer_minus_direct_p50_ci95_ms": [value * 1e3 for value in median_ci(engine_gap)],
+            "engine_time_layer_minus_direct_p50_ci95_ms": [value * 1e3 for value in bootstrap_ci(engine_gap)],
         }
     return {
         "requests": n,
         "direct_p50_ms": statistics.median(direct_s) * 1e3,
         "layer_p50_ms": statistics.median(layer_s) * 1e3,
         "added_p50_ms": statistics.median(added) * 1e3,
-        "added_p50_ci95_ms": [value * 1e3 for value in median_ci(added)],
+        "added_p50_ci95_ms": [value * 1e3 for value in bootstrap_ci(added)],
         "added_p90_ms": percentile(added, 0.9) * 1e3,
         "added_mean_ms": statistics.fmean(added) * 1e3,
         **adjusted,
@@ -247,7 +247,7 @@ async def throughput(
             )
         cycle_losses.append(loss_pct(cycle_rates["direct"], cycle_rates["layer"]))
         print(f"  cycle {cycle + 1}: layer slower by {cycle_losses[-1]:.1f}%", flush=True)
-    low, high = median_ci(cycle_losses)
+    low, high = bootstrap_ci(cycle_losses)
     return {
         "streams": concurrency,
         "direct_tok_s": statistics.fmean(rates["direct"]),
