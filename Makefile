@@ -9,7 +9,7 @@ EXTRAS ?= test,llamacpp
 # llama.cpp build flags: optimise for this CPU, skip the multimodal library Frontier does not use.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON
 
-.PHONY: run test install model lint unit bench clean
+.PHONY: run test install model lint tools bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy src/frontier
 
-test: model lint
+# Tools the tests run that PyPI does not ship: Prometheus and promtool, from Debian's package into .cache/tools/.
+tools:
+	scripts/fetch-prometheus.sh >/dev/null
+
+test: model lint tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: model

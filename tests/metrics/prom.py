@@ -16,12 +16,15 @@ from tests.conftest import REPO, free_port, stop_process
 MONITORING = REPO / "deploy" / "monitoring"
 
 
+FETCHED = REPO / ".cache" / "tools" / "prometheus" / "usr" / "bin"  # where scripts/fetch-prometheus.sh unpacks
+
+
 def require_tool(name: str) -> str:
-    """Prometheus's binaries, or a failure that says how to get them (CI installs them in .ci/run)."""
-    path = shutil.which(name)
+    """Prometheus's binaries (on PATH, or fetched by `make test`), or a failure that says how to get them."""
+    path = shutil.which(name) or shutil.which(name, path=str(FETCHED))
     if path is None:
-        pytest.fail(f"{name} not found: install the Debian package `prometheus` (apt-get install prometheus), "
-                    "as .ci/run does")
+        pytest.fail(f"{name} not found: run scripts/fetch-prometheus.sh (`make test` does), or install the Debian "
+                    "package `prometheus`")
     return path
 
 
