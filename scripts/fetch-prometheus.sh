@@ -31,8 +31,9 @@ if ! fetch; then
     exit 1
   fi
 fi
-deb="$(ls -t "$out"/deb/prometheus_*.deb | head -n 1)"
-dpkg -x "$deb" "$out"
+# The folder is emptied after every unpack, so it holds exactly the one package just downloaded.
+debs=("$out"/deb/prometheus_*.deb)
+dpkg -x "${debs[0]}" "$out"
 rm -rf "$out/deb"
 "$out/usr/bin/promtool" --version >/dev/null
 echo "$PWD/$out/usr/bin"
