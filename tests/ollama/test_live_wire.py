@@ -157,6 +157,37 @@ def test_bad_input_is_a_400_with_an_error_field(http: httpx.Client, path: str, b
     assert set(response.json()) == {"error"} and fragment in response.json()["error"]
 
 
+# Bodies nothing behind the parser can take (issue 17: 5,000 levels was a 500 on /api/chat), on every route.
+HOSTILE_BODIES = {
+    "invalid UTF-8": (b'{"model": "smollm2:135m", "prompt": "a\xed\xa0\x80b"}', "UTF-8"),
+    "lone surrogate escape": (b'{"model": "smollm2:135m", "prompt": "a\\udc00b"}', "surrogate"),
+    "5,000 nested arrays": (b'{"model": "smollm2:135m", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested"),
+    "5,000 nested objects": (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nested"),
+}
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/api/chat"), ("POST", "/api/generate"), ("POST", "/api/embed"), ("POST", "/api/embeddings"),
+    ("POST", "/api/show"), ("POST", "/api/pull"), ("POST", "/api/copy"), ("DELETE", "/api/delete"),
+])
+@pytest.mark.parametrize("kind", HOSTILE_BODIES)
+def test_bodies_nothing_can_encode_or_nest_that_deep_are_a_400(http: httpx.Client, method: str, path: str,
+                                                              kind: str) -> None:
+    body, words = HOSTILE_BODIES[kind]
+    response = http.request(method, path, content=body)
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error"} and words in response.json()["error"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE_BODIES)
+def test_the_passthrough_answers_them_in_openais_dialect(http: httpx.Client, kind: str) -> None:
+    response = http.post("/v1/chat/completions", content=HOSTILE_BODIES[kind][0],
+                         headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json", response.text
+    assert http.get("/api/version").status_code == 200
+
+
 def test_an_oversized_body_is_a_413(http: httpx.Client) -> None:
     body = b'{"model": "smollm2", "prompt": "' + b"a" * (65 * 1024 * 1024) + b'"}'
     response = http.post("/api/generate", content=body)

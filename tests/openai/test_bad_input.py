@@ -148,6 +148,50 @@ def test_unknown_route_and_wrong_method_use_the_error_shape(openai_server: str) 
     _assert_error(httpx.get(f"{openai_server}/v1/chat/completions", timeout=5), 405)
 
 
+# Bodies nothing behind the parser can take: each was a 500 before (issue 17), or is a sibling of one that was.
+_CHAT_HEAD = b'{"model": "%s", "max_tokens": 2, "messages": [{"role": "user", "content": ' % DEFAULT_MODEL.encode()
+HOSTILE_BODIES = {
+    "invalid UTF-8 (a surrogate written with surrogatepass)": (_CHAT_HEAD + b'"a\xed\xa0\x80b"}]}', "UTF-8"),
+    "lone surrogate escape": (_CHAT_HEAD + b'"a\\ud800b"}]}', "surrogate"),
+    "5,000 nested arrays": (_CHAT_HEAD + b"[" * 5000 + b"]" * 5000 + b"}]}", "nested"),
+    "5,000 nested objects": (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nested"),
+}
+OPENAI_POST_ROUTES = ["/v1/chat/completions", "/v1/completions", "/tokenize", "/frontier/models/load",
+                      "/frontier/models/unload", "/frontier/models/pull", "/frontier/models/delete",
+                      "/frontier/models/copy"]
+
+
+@pytest.mark.parametrize("route", OPENAI_POST_ROUTES)
+@pytest.mark.parametrize("kind", HOSTILE_BODIES)
+def test_bodies_nothing_can_encode_or_nest_that_deep_are_a_400_on_every_route(openai_server: str, route: str,
+                                                                           kind: str) -> None:
+    body, words = HOSTILE_BODIES[kind]
+    r = httpx.post(f"{openai_server}{route}", content=body, headers={"content-type": "application/json"},
+                   timeout=30)
+    _assert_error(r, 400, code="invalid_json", words=words)
+
+
+def _deep_schema(levels: int) -> bytes:  # written out by hand: the json module cannot encode 500 levels either
+    return b'{"type": "object", "properties": {"a": ' * levels + b'{"type": "string"}' + b"}}" * levels
+
+
+@pytest.mark.parametrize("levels", [40, 500])
+@pytest.mark.parametrize("where", ["response_format", "tools"])
+def test_deep_schemas_are_followed_or_refused_never_a_500(openai_server: str, where: str, levels: int) -> None:
+    schema = _deep_schema(levels)
+    extra = (b'"response_format": {"type": "json_schema", "json_schema": {"name": "deep", "schema": %s}}' % schema
+             if where == "response_format" else
+             b'"tools": [{"type": "function", "function": {"name": "f", "parameters": %s}}]' % schema)
+    body = b'{"model": "%s", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}], %s}' % (
+        DEFAULT_MODEL.encode(), extra)
+    r = httpx.post(f"{openai_server}/v1/chat/completions", content=body, timeout=60,
+                   headers={"content-type": "application/json"})
+    if levels > 64:  # past MAX_DEPTH once the body's own levels are counted
+        _assert_error(r, 400, code="invalid_json", words="nested")
+    else:
+        assert r.status_code in (200, 400), r.text  # a schema the engine cannot compile is the caller's to fix
+
+
 def test_server_still_serves_after_bad_input(openai_server: str) -> None:
     r = _chat(openai_server, {"model": DEFAULT_MODEL, "messages": HI, "max_tokens": 3})
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] > 0

@@ -240,7 +240,7 @@ class LlamaCppEngine:
 
         try:
             return str(json_schema_to_gbnf(req.grammar.value))
-        except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
+        except (ValueError, KeyError, TypeError, NotImplementedError, RecursionError) as exc:
             raise InvalidRequestError(f"this JSON schema cannot be turned into a grammar: {exc}",
                                       param="response_format") from None
 

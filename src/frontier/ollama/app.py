@@ -137,9 +137,9 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise InvalidRequestError("missing request body")
     try:
-        return fastjson.loads(raw)
-    except (fastjson.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"invalid JSON in request body: {exc}") from None
+        return fastjson.loads_request(raw)
+    except fastjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"invalid JSON in request body: {exc.msg}") from None
 
 
 async def _handle(request: Request, exc: Exception) -> Response:

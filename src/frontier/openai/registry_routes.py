@@ -23,6 +23,7 @@ from frontier.models.catalog import Catalog
 from frontier.models.download import safe_target
 from frontier.models.pull import plan_pull, pull_events
 from frontier.models.registry import ModelSpec, remove_model
+from frontier.openai.body import StrictJSONRoute
 
 
 class LoadRequest(BaseModel):
@@ -61,7 +62,8 @@ def _check_inside(models_path: Path, name: str) -> None:
 
 
 def build_registry_router(pool: EnginePool, catalog: Catalog) -> APIRouter:
-    router = APIRouter(prefix="/frontier/models", tags=["model management (Frontier extension)"])
+    router = APIRouter(prefix="/frontier/models", tags=["model management (Frontier extension)"],
+                       route_class=StrictJSONRoute)
     models_path = pool.registry.models_path
 
     @router.post("/load")

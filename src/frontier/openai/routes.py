@@ -17,6 +17,7 @@ from frontier.engine.protocol import Delta, Engine, GenerationRequest, ModelInfo
 from frontier.errors import FrontierError
 from frontier.models.catalog import Catalog
 from frontier.openai import translate, wire
+from frontier.openai.body import StrictJSONRoute
 from frontier.openai.errors import sse_error
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -169,7 +170,7 @@ def model_entry(m: ModelInfo, catalog: Catalog | None) -> dict[str, Any]:
 
 
 def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJSONRoute)
 
     @router.get("/health", responses={503: {"description": "No model can answer; `reason` says why", "content": {
         "application/json": {"schema": {"type": "object", "required": ["status", "reason"]}}}}})
