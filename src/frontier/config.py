@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     mistral_threads: int = Field(
         0, ge=0, le=1024, description="CPU threads of the llama.cpp engine; 0 = every core this process may use."
     )
+    mistral_adaptive_threads: bool = Field(
+        True, description="Decode with fewer threads while other processes hold cores (llama.cpp engine on CPU); "
+                          "false: always MISTRAL_THREADS."
+    )
     mistral_engine: EngineName = Field(
         "auto", description="auto | mistralrs | llamacpp: which engine serves GGUF models (see docs/engines.md)."
     )

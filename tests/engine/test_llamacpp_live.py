@@ -3,6 +3,9 @@ prefix reuse across requests, per-request seeds, and slots freed when a client l
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -98,3 +101,26 @@ def test_a_client_that_leaves_frees_its_slot(server) -> None:  # type: ignore[no
         assert time.monotonic() - left < 10, "the engine kept generating for a client that left"
         time.sleep(0.05)
     assert _chat(server.url, STORY, max_tokens=4)["usage"]["completion_tokens"] == 4
+
+
+def _cpu_threads(url: str) -> float:
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("frontier_engine_cpu_threads "):
+            return float(line.split()[1])
+    raise AssertionError("no frontier_engine_cpu_threads gauge")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a core for the busy process to take")
+def test_a_process_keeping_a_core_busy_costs_the_engine_a_thread_not_its_speed(server) -> None:  # type: ignore[no-untyped-def]
+    cores = len(os.sched_getaffinity(0))
+    _chat(server.url, STORY, max_tokens=8)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # the engine looks at the machine's load every half second of decoding
+        answer = _chat(server.url, STORY, max_tokens=160, ignore_eos=True)
+        during = _cpu_threads(server.url)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert answer["usage"]["completion_tokens"] == 160  # (with 2 threads on 2 cores this took minutes)
+    assert 1 <= during <= cores - 1

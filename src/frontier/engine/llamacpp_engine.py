@@ -20,6 +20,7 @@ from frontier.config import Settings
 from frontier.engine import chat_template, tool_calls
 from frontier.engine import llamacpp_requant as requant
 from frontier.engine.device import DeviceChoice
+from frontier.engine.free_cores import FreeCores
 from frontier.engine.llamacpp_native import Context, Model, SamplerConfig
 from frontier.engine.llamacpp_scheduler import Job, Scheduler
 from frontier.engine.mistralrs_convert import to_engine_messages
@@ -103,7 +104,10 @@ class LlamaCppEngine:
             raise
         self._model, self._ctx = model, ctx
         self._bos, self._eos = model.bos_text(), model.eos_text()
-        self._scheduler = Scheduler(model, ctx, self._slots, reuse_prefixes=s.mistral_prefix_cache_n > 0)
+        threads = thread_count(s.mistral_threads)
+        cores = FreeCores(threads, adaptive=s.mistral_adaptive_threads and not gpu_layers)
+        self._scheduler = Scheduler(model, ctx, self._slots, reuse_prefixes=s.mistral_prefix_cache_n > 0,
+                                    cores=cores if cores.enabled else None)
         self.load_seconds = time.monotonic() - started
         template = meta.chat_template
         self._info = ModelInfo(
@@ -115,8 +119,8 @@ class LlamaCppEngine:
         )
         log.info(
             "loaded %s (%s) on llama.cpp in %.1fs; context %d tokens per request, %d KV cells for %d sequences, "
-            "%d threads", spec.id, quantization, self.load_seconds, ctx_len, ctx.n_ctx, self._slots,
-            thread_count(s.mistral_threads),
+            "%d threads%s", spec.id, quantization, self.load_seconds, ctx_len, ctx.n_ctx, self._slots, threads,
+            " (fewer while other processes hold cores)" if cores.enabled else "",
         )
 
     def _load_weights(self, quantization: str, gpu_layers: int) -> tuple[Model, str]:
@@ -162,7 +166,7 @@ class LlamaCppEngine:
         if scheduler.failed:
             return EngineHealth(ok=False, reason=scheduler.failed, device=self._device.device)
         return EngineHealth(ok=True, device=self._device.device, in_flight=scheduler.active,
-                            queued=scheduler.waiting)
+                            queued=scheduler.waiting, cpu_threads=scheduler.threads)
 
     async def tokenize(self, model: str, text: str) -> list[int]:
         self._resolve(model)

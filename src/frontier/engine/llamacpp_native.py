@@ -191,8 +191,14 @@ class Context:
         if not self.ptr:
             raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens")
         self.n_ctx = int(lib.llama_n_ctx(self.ptr))
+        self.n_threads = n_threads
         self.memory = lib.llama_get_memory(self.ptr)
         self.batch = Batch(lib, n_batch)
+
+    def set_threads(self, n: int) -> None:
+        """Threads of the next decodes, generation and prompt alike (llama.cpp reads them at each decode)."""
+        self.lib.llama_set_n_threads(self.ptr, n, n)
+        self.n_threads = n
 
     def decode(self) -> int:
         """Decodes the batch: 0 ok, 1 no room in the KV cache for this batch, < 0 or > 1 an error."""

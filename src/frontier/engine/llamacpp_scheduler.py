@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from frontier.engine.free_cores import FreeCores
 from frontier.engine.llamacpp_native import Context, Model, Sampler, SamplerConfig
 from frontier.engine.protocol import Delta, FinishReason, TokenLogprob, Usage
 from frontier.engine.textstream import TextStream
@@ -91,8 +92,10 @@ def choose_slot(free: list[_Slot], prompt: list[int]) -> _Slot:
 
 
 class Scheduler:
-    def __init__(self, model: Model, ctx: Context, n_seq: int, *, reuse_prefixes: bool = True) -> None:
+    def __init__(self, model: Model, ctx: Context, n_seq: int, *, reuse_prefixes: bool = True,
+                 cores: FreeCores | None = None) -> None:
         self.model = model
+        self.cores = cores  # None: the context's thread count never changes
         self._reuse_prefixes = reuse_prefixes
         self.ctx = ctx
         self._slots = [_Slot(seq) for seq in range(n_seq)]
@@ -119,6 +122,11 @@ class Scheduler:
     @property
     def active(self) -> int:
         return len(self._running)
+
+    @property
+    def threads(self) -> int:
+        """Threads the decodes use now."""
+        return self.ctx.n_threads
 
     @property
     def waiting(self) -> int:
@@ -218,6 +226,7 @@ class Scheduler:
         if batch.n == 0:
             self._fail_newest("the context memory is full: too many long requests at once")
             return
+        self._fit_threads()
         status = self.ctx.decode()
         if status == 1:  # no KV room after all: free idle caches and retry next step, else shed the newest
             if not self._evict_idle(everything=True):
@@ -232,6 +241,16 @@ class Scheduler:
                 self._finish(run, None, EngineError(f"the engine failed while generating (llama_decode {status})"))
             return
         self._after_decode()
+
+    def _fit_threads(self) -> None:
+        """Decodes with the cores other processes leave free (free_cores.py says why it matters so much)."""
+        if self.cores is None:
+            return
+        threads = self.cores.threads()
+        if threads != self.ctx.n_threads:
+            log.info("decoding with %d of %d threads: other processes use %.1f cores", threads, self.cores.most,
+                     self.cores.others)
+            self.ctx.set_threads(threads)
 
     def _room(self, decoding: int) -> int:
         """KV cells left for prompt chunks this step, after evicting idle caches if needed."""

@@ -114,6 +114,7 @@ class EnginePool:
         return EngineHealth(
             ok=bad is None, reason=bad.reason if bad else "", device=self._device,
             in_flight=sum(h.in_flight for h in healths), queued=sum(h.queued for h in healths),
+            cpu_threads=max((h.cpu_threads for h in healths), default=0),
         )
 
     def _resolve(self, name: str) -> ModelSpec:

@@ -128,6 +128,7 @@ class EngineHealth:
     device: str = "cpu"
     in_flight: int = 0
     queued: int = 0
+    cpu_threads: int = 0  # threads the CPU decodes use now (0: not a CPU engine, or it does not say)
 
 
 @runtime_checkable

@@ -69,6 +69,9 @@ def setting_effects(s: Settings, device: DeviceChoice) -> list[SettingEffect]:
                       "engine per model: see the 'engine for <model>' line at each load (docs/engines.md)"),
         SettingEffect("MISTRAL_THREADS", str(s.mistral_threads), True,
                       f"llama.cpp engine threads: {s.mistral_threads or 'every usable core'}"),
+        SettingEffect("MISTRAL_ADAPTIVE_THREADS", str(s.mistral_adaptive_threads).lower(), dev == "cpu",
+                      "fewer llama.cpp threads while other processes hold cores" if s.mistral_adaptive_threads
+                      else "llama.cpp threads fixed at MISTRAL_THREADS"),
         SettingEffect("ENABLE_METAL", str(s.enable_metal).lower(), True,
                       "considered for Apple silicon" + ("" if dev == "metal" else f"; chose {dev}")),
         SettingEffect("ENABLE_CUDA", str(s.enable_cuda).lower(), True,

@@ -1,0 +1,103 @@
+"""How many CPU threads a decode should use: as many as there are cores other processes leave free.
+
+ggml splits every graph node across its threads and meets them at a barrier after each one (hundreds per
+token), and libgomp spins at those barriers before it sleeps. When another process holds one of the cores, the
+thread sharing that core waits for the kernel to give it a turn at every barrier, while its partner spins;
+a spinning thread never sleeps, so the kernel's fairness gives it no head start over the busy process.
+Measured on 2 cores with `python3 -c "while True: pass"` running: 2 threads fell from 100 to 1.3 tok/s
+(llama-server with `-t 2`: 3-7 tok/s), 1 thread ran at 53 tok/s (docs/performance-tuning.md).
+
+So the llama.cpp engine watches what the machine's other processes take: the busy time of the cores this
+process may use (/proc/stat) less this process's own CPU time, over the last half second, and decodes with the
+cores left. Where /proc/stat is missing (macOS), the thread count stays what was configured.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+INTERVAL = 0.5  # seconds between looks: load that lasts shorter than this cannot be told from noise
+# Another process counts as holding a core when it takes more than this share of one: a client's SSE parsing
+# (10-30 % of a core at 8 streams) must not cost a decode thread, a busy loop (100 %) must.
+DROP_AT = 0.55
+RAISE_BELOW = 0.35  # and hands it back below this share: the gap keeps a load near the line from flapping
+
+
+def pick_threads(others: float, cores: int, current: int, most: int) -> int:
+    """Threads for the next decodes, given the cores other processes used (`others`, in cores, averaged), the
+    cores this process may run on, the threads now, and the most it may use."""
+    # Cores taken: every whole core, and a partial one once it passes DROP_AT (RAISE_BELOW to give it back).
+    whole, part = math.floor(others), others - math.floor(others)
+    cut = RAISE_BELOW if cores - whole - 1 >= current else DROP_AT
+    taken = whole + (1 if part > cut else 0)
+    return max(1, min(most, cores - taken))
+
+
+def busy_jiffies(stat: str, cpus: set[int]) -> tuple[int, int]:
+    """(busy, total) clock ticks of the given CPUs from /proc/stat's text. Steal counts as busy: a
+    hypervisor's other guests take a core as surely as a local process does."""
+    busy = total = 0
+    for line in stat.splitlines():
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+            continue
+        ticks = [int(v) for v in rest.split()]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and iowait
+        spent = sum(ticks[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+        busy += spent - idle
+        total += spent
+    return busy, total
+
+
+class FreeCores:
+    """Tracks the cores other processes leave free; `threads()` is the count to decode with now."""
+
+    def __init__(self, most: int, *, adaptive: bool = True, stat_path: Path = Path("/proc/stat"),
+                 clock: Callable[[], float] = time.monotonic,
+                 own_cpu: Callable[[], float] = time.process_time) -> None:
+        self.most = most
+        self.current = most
+        self.others = 0.0  # cores used by other processes, last measured
+        self._cpus = _allowed_cpus()
+        self._path, self._clock, self._own_cpu = stat_path, clock, own_cpu
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._enabled = adaptive and most > 1 and self._read() is not None
+        self._last = (self._clock(), self._own_cpu(), self._read() or (0, 0))
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def threads(self) -> int:
+        """The thread count for the next decode; looks again at most every INTERVAL seconds."""
+        if not self._enabled:
+            return self.current
+        now = self._clock()
+        then, own_then, (busy_then, _) = self._last
+        if now - then < INTERVAL:
+            return self.current
+        stat, own = self._read(), self._own_cpu()
+        if stat is None:
+            return self.current
+        self._last = (now, own, stat)
+        busy = (stat[0] - busy_then) / self._tick  # CPU seconds spent on our cores, by everyone
+        self.others = max(0.0, busy - (own - own_then)) / (now - then)
+        self.current = pick_threads(self.others, len(self._cpus), self.current, self.most)
+        return self.current
+
+    def _read(self) -> tuple[int, int] | None:
+        try:
+            return busy_jiffies(self._path.read_text(), self._cpus)
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def _allowed_cpus() -> set[int]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return set(range(os.cpu_count() or 1))
