@@ -86,6 +86,7 @@ async def measure(server: Server, streams: int, seconds: float, max_tokens: int,
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as client:
         # Warm-up: the connection, and a look at the machine's load (Frontier's thread count) before timing.
         await _stream(client, server, "Say hi.", 4, time.perf_counter() + 60, Window())
+        await asyncio.sleep(1.0)  # the machine settles after the previous server's load, for every server alike
         end = time.perf_counter() + seconds
 
         async def worker(k: int) -> None:

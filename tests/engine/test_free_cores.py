@@ -54,7 +54,7 @@ def test_a_busy_process_is_seen_from_the_load_it_adds(tmp_path: Path) -> None:
     clock, own = [0.0], [5.0]
     stat.write_text(STAT)
     cores = FreeCores(2, stat_path=stat, clock=lambda: clock[0], own_cpu=lambda: own[0])
-    assert cores.enabled and cores.threads() == 2
+    assert cores.enabled and cores.threads == 2
     tick = os.sysconf("SC_CLK_TCK")
     lines = STAT.splitlines()
     lines[1] = f"cpu0 {100 + tick} 0 10 450 5 0 2 3 0 0"  # cpu0 busy the whole second
@@ -62,12 +62,12 @@ def test_a_busy_process_is_seen_from_the_load_it_adds(tmp_path: Path) -> None:
     stat.write_text("\n".join(lines))
     clock[0], own[0] = 1.0, 5.9
     if {0, 1} <= os.sched_getaffinity(0):
-        assert cores.threads() == 1 and cores.others == pytest.approx(1.0, abs=0.05)
+        assert cores.sample() == 1 and cores.threads == 1 and cores.others == pytest.approx(1.0, abs=0.05)
 
 
 def test_no_proc_stat_means_the_configured_count(tmp_path: Path) -> None:
     cores = FreeCores(4, stat_path=tmp_path / "missing")
-    assert not cores.enabled and cores.threads() == 4
+    assert not cores.enabled and cores.sample() == 4 and cores.threads == 4
     assert not FreeCores(4, adaptive=False).enabled
     assert not FreeCores(1).enabled  # nothing to give up
 
@@ -79,11 +79,12 @@ def test_a_real_busy_process_costs_one_thread() -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
-        cores.threads()  # starts a window with the busy process running
+        cores.start()  # its own thread looks every half second
         time.sleep(1.2)
-        threads = cores.threads()
+        threads = cores.threads
     finally:
         busy.kill()
         busy.wait()
+        cores.close()
     assert cores.others >= 0.7  # other test processes may add to it, never take from it
     assert threads <= n - 1

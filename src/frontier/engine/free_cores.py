@@ -8,19 +8,20 @@ Measured on 2 cores with `python3 -c "while True: pass"` running: 2 threads fell
 (llama-server with `-t 2`: 3-7 tok/s), 1 thread ran at 53 tok/s (docs/performance-tuning.md).
 
 So the llama.cpp engine watches what the machine's other processes take: the busy time of the cores this
-process may use (/proc/stat) less this process's own CPU time, over the last half second, and decodes with the
-cores left. Where /proc/stat is missing (macOS), the thread count stays what was configured.
+process may use (/proc/stat) less this process's own CPU time, every half second, and decodes with the cores
+left. Where /proc/stat is missing (macOS), the thread count stays what was configured.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-INTERVAL = 0.5  # seconds between looks: load that lasts shorter than this cannot be told from noise
+INTERVAL = 0.5  # seconds between looks (a /proc/stat read, ~50 us): shorter load cannot be told from noise
 # Another process counts as holding a core when it takes more than this share of one: a client's SSE parsing
 # (10-30 % of a core at 8 streams) must not cost a decode thread, a busy loop (100 %) must.
 DROP_AT = 0.55
@@ -54,7 +55,10 @@ def busy_jiffies(stat: str, cpus: set[int]) -> tuple[int, int]:
 
 
 class FreeCores:
-    """Tracks the cores other processes leave free; `threads()` is the count to decode with now."""
+    """Tracks the cores other processes leave free; `threads` is the count to decode with now.
+
+    `start()` looks every INTERVAL from a small thread of its own, so that a request arriving after a quiet
+    spell starts with the count of the last half second, not of the spell (another server's benchmark, say)."""
 
     def __init__(self, most: int, *, adaptive: bool = True, stat_path: Path = Path("/proc/stat"),
                  clock: Callable[[], float] = time.monotonic,
@@ -65,23 +69,39 @@ class FreeCores:
         self._cpus = _allowed_cpus()
         self._path, self._clock, self._own_cpu = stat_path, clock, own_cpu
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self._enabled = adaptive and most > 1 and self._read() is not None
-        self._last = (self._clock(), self._own_cpu(), self._read() or (0, 0))
+        first = self._read()
+        self._enabled = adaptive and most > 1 and first is not None
+        self._last = (self._clock(), self._own_cpu(), first or (0, 0))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def enabled(self) -> bool:
         return self._enabled
 
+    @property
     def threads(self) -> int:
-        """The thread count for the next decode; looks again at most every INTERVAL seconds."""
-        if not self._enabled:
-            return self.current
-        now = self._clock()
+        return self.current
+
+    def start(self) -> None:
+        if self._enabled and self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="free-cores", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(INTERVAL):
+            self.sample()
+
+    def sample(self) -> int:
+        """Measures what other processes used since the last look, and sets the thread count from it."""
+        now, stat, own = self._clock(), self._read(), self._own_cpu()
         then, own_then, (busy_then, _) = self._last
-        if now - then < INTERVAL:
-            return self.current
-        stat, own = self._read(), self._own_cpu()
-        if stat is None:
+        if stat is None or now <= then:
             return self.current
         self._last = (now, own, stat)
         busy = (stat[0] - busy_then) / self._tick  # CPU seconds spent on our cores, by everyone

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -13,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from frontier import fastjson
 from frontier.engine.protocol import Delta, Engine, GenerationRequest, ModelInfo, Usage
 from frontier.errors import FrontierError
 from frontier.models.catalog import Catalog
@@ -30,8 +30,10 @@ _STREAMED: dict[int | str, dict[str, Any]] = {200: {
 }}
 
 
-def _sse(obj: dict[str, Any]) -> str:
-    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+def _sse(obj: dict[str, Any]) -> bytes:
+    # One per streamed token, on the event loop while the next token decodes on the same cores: orjson's few
+    # microseconds, not the json module's tens.
+    return b"data: " + fastjson.dumps(obj) + b"\n\n"
 
 
 Started = tuple[Delta | None, AsyncGenerator[Delta, None]]
@@ -115,7 +117,7 @@ async def _stream_events(
     render: Callable[[Delta, bool], dict[str, Any]],
     usage_event: Callable[[Usage], dict[str, Any]],
     include_usage: bool,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[bytes | str]:
     """SSE frames. Finish chunks are held back until usage arrives so the last choice chunk carries usage
     (every response reports usage); `stream_options.include_usage` adds OpenAI's separate usage chunk."""
     started: set[int] = set()
@@ -143,7 +145,7 @@ async def _stream_events(
         yield sse_error(exc)
     finally:
         await stream.aclose()
-    yield "data: [DONE]\n\n"
+    yield b"data: [DONE]\n\n"
 
 
 def model_entry(m: ModelInfo, catalog: Catalog | None) -> dict[str, Any]:
