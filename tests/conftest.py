@@ -15,6 +15,10 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Every server a test starts stays up until the session ends, a dozen or more at once: they share one KV pool
+# per server (a few hundred MiB) instead of the default whole context per slot (1.4 GiB each for the default
+# model). The tests of the default layout ask for it with MISTRAL_KV_LAYOUT=auto.
+os.environ.setdefault("MISTRAL_KV_LAYOUT", "unified")
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     mistral_threads: int = Field(
         0, ge=0, le=1024, description="CPU threads of the llama.cpp engine; 0 = every core this process may use."
     )
+    mistral_kv_layout: Literal["auto", "split", "unified"] = Field(
+        "auto", description="llama.cpp engine KV cache: `split` gives every slot a whole context of its own (a "
+                            "decode attends only over its own tokens), `unified` shares one pool of up to 16,384 "
+                            "cells; `auto` splits where that costs at most 2 GiB and a quarter of "
+                            "MISTRAL_MEMORY_LIMIT."
+    )
     mistral_adaptive_threads: bool = Field(
         True, description="Decode with fewer threads while other processes hold cores (llama.cpp engine on CPU); "
                           "false: always MISTRAL_THREADS."

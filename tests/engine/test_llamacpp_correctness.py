@@ -48,10 +48,11 @@ def test_gemma3_is_served_by_llamacpp_even_when_mistralrs_is_asked_for(start_ser
 
 
 def test_default_model_is_coherent_on_llamacpp(start_server) -> None:  # type: ignore[no-untyped-def]
-    server = start_server({"MISTRAL_ENGINE": "llamacpp"})
+    server = start_server({"MISTRAL_ENGINE": "llamacpp", "MISTRAL_KV_LAYOUT": "auto"})
     entry = httpx.get(f"{server.url}/v1/models", timeout=10).json()["data"][0]
     assert entry["engine"] == "llamacpp"
     assert "Paris" in _complete(server.url, DEFAULT_MODEL, "The capital of France is", 8)
+    assert "65536 KV cells (one context per sequence" in server.log()  # 8 slots x 8192: split, 1.4 GiB
     chat = httpx.post(f"{server.url}/v1/chat/completions", timeout=120, json={
         "model": DEFAULT_MODEL, "temperature": 0, "max_tokens": 24,
         "messages": [{"role": "user", "content": "What is the capital of France?"}],

@@ -18,7 +18,7 @@ STORY = [{"role": "user", "content": "Tell me a long story about a fox in a fore
 
 @pytest.fixture(scope="module")
 def server(start_server):  # type: ignore[no-untyped-def]
-    return start_server({"MISTRAL_ENGINE": "llamacpp", "MISTRAL_MAX_BATCH_SIZE": "4"})
+    return start_server({"MISTRAL_ENGINE": "llamacpp", "MISTRAL_MAX_BATCH_SIZE": "4", "MISTRAL_KV_LAYOUT": "auto"})
 
 
 def _chat(url: str, messages: list[dict[str, str]], **extra: object) -> dict:

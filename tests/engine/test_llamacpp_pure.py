@@ -9,6 +9,7 @@ import pytest
 
 from frontier.engine import chat_template, tool_calls
 from frontier.engine.choice import EngineRefused, choose_engine, serving_engines
+from frontier.engine.llamacpp_engine import kv_split
 from frontier.engine.llamacpp_scheduler import _Slot, choose_slot
 from frontier.engine.textstream import TextStream
 from frontier.errors import InvalidRequestError
@@ -136,3 +137,14 @@ def _slot(seq: int, cached: list[int], last_used: float = 0.0) -> _Slot:
 def test_a_new_request_takes_the_slot_that_serves_it_best(slots: list[_Slot], prompt: list[int],
                                                           expected: int) -> None:
     assert choose_slot(slots, prompt).seq == expected
+
+
+@pytest.mark.parametrize(("ctx_len", "slots", "per_cell", "limit", "split"), [
+    (8192, 8, 23_040, 64 * 2**30, True),  # the default model: 1.4 GiB for a context per slot
+    (8192, 1, 23_040, 64 * 2**30, False),  # one slot: nothing to split
+    (32768, 8, 131_072, 64 * 2**30, False),  # a 7B model: 32 GiB would be reserved, share one pool instead
+    (8192, 8, 23_040, 4 * 2**30, False),  # over a quarter of MISTRAL_MEMORY_LIMIT
+    (8192, 32, 23_040, 64 * 2**30, False),  # 32 slots: 5.6 GiB
+])
+def test_each_slot_gets_its_own_context_only_where_memory_allows(ctx_len, slots, per_cell, limit, split) -> None:  # type: ignore[no-untyped-def]
+    assert kv_split(ctx_len, slots, per_cell, limit) is split

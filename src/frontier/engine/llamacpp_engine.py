@@ -37,9 +37,13 @@ from frontier.models.registry import ModelSpec
 
 log = logging.getLogger("frontier.engine")
 
-# The KV pool holds every running sequence; by default room for all slots at the model's context, capped so
-# a small model with many slots does not reserve gigabytes up front. One request can still use a whole context.
+# The KV cache holds every running sequence. Where a whole context for every slot fits in _SPLIT_KV_BYTES,
+# each slot gets its own cells (split): a decode then attends only over its own sequence, not over the idle
+# cached prefixes of the others, which measured 10-30 % of decode speed (docs/performance-tuning.md, "KV
+# layout"). Otherwise one unified pool of up to _KV_POOL_CAP cells, so a big model with many slots does not
+# reserve gigabytes up front. Either way one request can use a whole context.
 _KV_POOL_CAP = 16384
+_SPLIT_KV_BYTES = 2 * 2**30
 _BATCH_TOKENS = 512  # tokens decoded per step at most (generating tokens + prompt chunks)
 
 
@@ -50,6 +54,14 @@ def thread_count(configured: int = 0) -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
         return os.cpu_count() or 1
+
+
+def kv_split(ctx_len: int, slots: int, bytes_per_cell: int, memory_limit: int, layout: str = "auto") -> bool:
+    """Whether every slot gets a whole context of its own (MISTRAL_KV_LAYOUT); `auto`: when that costs at
+    most _SPLIT_KV_BYTES and a quarter of the memory the server may use."""
+    if slots < 2 or layout == "unified":
+        return False
+    return layout == "split" or ctx_len * slots * bytes_per_cell <= min(_SPLIT_KV_BYTES, memory_limit // 4)
 
 
 class LlamaCppEngine:
@@ -95,10 +107,12 @@ class LlamaCppEngine:
         gpu_layers = 999 if self._device.device in ("cuda", "metal") else 0
         model, quantization = self._load_weights(meta.quantization, gpu_layers)
         ctx_len = min(c for c in (model.n_ctx_train, meta.context_length, s.mistral_max_seq_len) if c > 0)
-        pool = max(ctx_len, min(ctx_len * self._slots, _KV_POOL_CAP))
+        split = kv_split(ctx_len, self._slots, model.kv_bytes_per_cell, s.memory_limit_bytes,
+                         s.mistral_kv_layout)
+        pool = ctx_len * self._slots if split else max(ctx_len, min(ctx_len * self._slots, _KV_POOL_CAP))
         try:
             ctx = Context(model, n_ctx=pool, n_seq=self._slots, n_batch=_BATCH_TOKENS,
-                          n_threads=thread_count(s.mistral_threads))
+                          n_threads=thread_count(s.mistral_threads), unified=not split)
         except ModelLoadError:
             model.close()
             raise
@@ -118,8 +132,10 @@ class LlamaCppEngine:
             loaded_at=time.time(), load_seconds=self.load_seconds, engine=self.name,
         )
         log.info(
-            "loaded %s (%s) on llama.cpp in %.1fs; context %d tokens per request, %d KV cells for %d sequences, "
-            "%d threads%s", spec.id, quantization, self.load_seconds, ctx_len, ctx.n_ctx, self._slots, threads,
+            "loaded %s (%s) on llama.cpp in %.1fs; context %d tokens per request, %d KV cells (%s, %.0f MiB) for "
+            "%d sequences, %d threads%s", spec.id, quantization, self.load_seconds, ctx_len, ctx.n_ctx,
+            "unified" if ctx.unified else "one context per sequence", ctx.n_ctx * model.kv_bytes_per_cell / 2**20,
+            self._slots, threads,
             " (fewer while other processes hold cores)" if cores.enabled else "",
         )
 

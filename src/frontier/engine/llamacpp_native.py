@@ -101,6 +101,11 @@ class Model:
         self.vocab = lib.llama_model_get_vocab(self.ptr)
         self.n_vocab = int(lib.llama_vocab_n_tokens(self.vocab))
         self.n_ctx_train = int(lib.llama_model_n_ctx_train(self.ptr))
+        # K and V in f16 for every layer: what one KV cell costs (head size as n_embd / n_head, the common case)
+        n_head = max(1, int(lib.llama_model_n_head(self.ptr)))
+        head_dim = int(lib.llama_model_n_embd(self.ptr)) // n_head
+        self.kv_bytes_per_cell = 2 * 2 * int(lib.llama_model_n_layer(self.ptr)) * int(
+            lib.llama_model_n_head_kv(self.ptr)) * head_dim
         self.add_bos = bool(lib.llama_vocab_get_add_bos(self.vocab))
         self.eog = frozenset(t for t in range(self.n_vocab) if lib.llama_vocab_is_eog(self.vocab, t))
         self._piece = ctypes.create_string_buffer(256)
@@ -172,10 +177,13 @@ class Batch:
 
 
 class Context:
-    """One llama.cpp context: the KV cache shared by up to `n_seq` sequences (unified: any sequence may use
-    any free cell, so one long request and many short ones share the same memory)."""
+    """One llama.cpp context: the KV cache of up to `n_seq` sequences. Split (`unified=False`), each sequence
+    has its own n_ctx / n_seq cells and a decode attends only over its own; unified, any sequence may use any
+    free cell, so one long request and many short ones share less memory, but every decode attends over the
+    span of all cells in use, idle cached prefixes of other sequences included."""
 
-    def __init__(self, model: Model, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int) -> None:
+    def __init__(self, model: Model, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int,
+                 unified: bool = True) -> None:
         lib = self.lib = model.lib
         self.model = model
         params = lib.llama_context_default_params()
@@ -185,12 +193,13 @@ class Context:
         params.n_seq_max = n_seq
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
-        params.kv_unified = True
+        params.kv_unified = unified
         params.no_perf = True
         self.ptr = lib.llama_init_from_model(model.ptr, params)
         if not self.ptr:
             raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens")
         self.n_ctx = int(lib.llama_n_ctx(self.ptr))
+        self.unified = unified
         self.n_threads = n_threads
         self.memory = lib.llama_get_memory(self.ptr)
         self.batch = Batch(lib, n_batch)

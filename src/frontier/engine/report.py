@@ -69,6 +69,10 @@ def setting_effects(s: Settings, device: DeviceChoice) -> list[SettingEffect]:
                       "engine per model: see the 'engine for <model>' line at each load (docs/engines.md)"),
         SettingEffect("MISTRAL_THREADS", str(s.mistral_threads), True,
                       f"llama.cpp engine threads: {s.mistral_threads or 'every usable core'}"),
+        SettingEffect("MISTRAL_KV_LAYOUT", s.mistral_kv_layout, True,
+                      {"auto": "llama.cpp KV: a context per slot where it fits in 2 GiB, else one shared pool",
+                       "split": "llama.cpp KV: a whole context per slot", "unified": "llama.cpp KV: one shared pool"}
+                      [s.mistral_kv_layout]),
         SettingEffect("MISTRAL_ADAPTIVE_THREADS", str(s.mistral_adaptive_threads).lower(), dev == "cpu",
                       "fewer llama.cpp threads while other processes hold cores" if s.mistral_adaptive_threads
                       else "llama.cpp threads fixed at MISTRAL_THREADS"),
