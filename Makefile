@@ -31,9 +31,11 @@ lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy src/frontier
 
-# Tools the tests run that PyPI does not ship: Prometheus and promtool, from Debian's package into .cache/tools/.
+# Tools the tests run that PyPI does not ship: Prometheus and promtool, from Debian's package into .cache/tools/;
+# Chromium for the browser tests, from Debian's package.
 tools:
 	scripts/fetch-prometheus.sh >/dev/null
+	scripts/fetch-chromium.sh >/dev/null
 
 test: model lint tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -30,6 +30,7 @@ from frontier.openai.registry_routes import build_registry_router
 from frontier.openai.routes import build_router
 from frontier.security.auth import CHALLENGE
 from frontier.security.policy import SecurityPolicy, install_cors, install_key_check
+from frontier.ui import UI_OPEN_PREFIX, build_ui_router
 
 log = logging.getLogger("frontier.server")
 
@@ -92,11 +93,12 @@ def create_app(
     app.include_router(build_router(metered, catalog))
     if isinstance(engine, EnginePool):
         app.include_router(build_registry_router(engine, catalog))
+    app.include_router(build_ui_router())
     # Added first = innermost: the access line and metrics see the 413s and 503s these answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=errors.response)
     app.add_middleware(DrainMiddleware, drain=drain, render=errors.response)
     security = security or SecurityPolicy()
-    install_key_check(app, security, frozenset({"/health"}), _refuse)
+    install_key_check(app, security, frozenset({"/health", "/"}), _refuse, open_prefix=UI_OPEN_PREFIX)
     app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
     install_cors(app, security)
     app.state.engine = engine

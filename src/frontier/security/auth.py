@@ -40,11 +40,18 @@ def key_matches(token: str | None, key: str) -> bool:
 
 
 class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, *, key: str, open_paths: frozenset[str], refuse: Refusal) -> None:
+    def __init__(self, app: ASGIApp, *, key: str, open_paths: frozenset[str], refuse: Refusal,
+                 open_prefix: str = "") -> None:
+        """`open_prefix`: a path and everything under it stays open too (the browser pages)."""
         self.app, self.key, self.open_paths, self.refuse = app, key, open_paths, refuse
+        self.open_prefix, self.open_under = open_prefix, open_prefix + "/" if open_prefix else ""
+
+    def _open(self, path: str) -> bool:
+        return path in self.open_paths or bool(self.open_prefix) and (
+            path == self.open_prefix or path.startswith(self.open_under))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or self._open(scope["path"]):
             await self.app(scope, receive, send)
             return
         header = None
