@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import DEFAULT_MODEL
 from tests.ollama.conftest import MODEL
 from tests.security.conftest import SecuredStack, start_layer_with
 
+import anthropic
 import ollama
 import openai
 from frontier.config import Settings
@@ -49,7 +51,10 @@ def test_every_server_endpoint_but_health_and_metrics_wants_the_key(secured: Sec
         assert response.status_code == 401, (method, path, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
         error = response.json()["error"]
-        assert error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error"
+        if path.startswith("/v1/messages"):  # Anthropic's API: its own 401
+            assert response.json()["type"] == "error" and error["type"] == "authentication_error"
+        else:
+            assert error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error"
         assert "missing API key" in error["message"]
 
 
@@ -148,3 +153,18 @@ def test_the_layer_uses_its_upstream_key_setting(secured: SecuredStack) -> None:
     finally:
         good.stop()
         bare.stop()
+
+
+@pytest.mark.parametrize("port", ["server", "layer"])
+def test_anthropic_sdk_sends_x_api_key_and_a_wrong_one_is_anthropics_401(secured: SecuredStack, port: str) -> None:
+    url = secured.server if port == "server" else secured.layer
+    with anthropic.Anthropic(base_url=url, api_key=secured.key, max_retries=0) as good:
+        answer = good.messages.create(
+            model=DEFAULT_MODEL, max_tokens=4, messages=[{"role": "user", "content": "Hi"}],
+            extra_headers={"anthropic-version": "2023-06-01", "anthropic-beta": "any-beta"})
+    assert answer.type == "message"
+    with anthropic.Anthropic(base_url=url, api_key="sk-wrong", max_retries=0) as bad, \
+            pytest.raises(anthropic.AuthenticationError) as refused:
+        bad.messages.create(model=DEFAULT_MODEL, max_tokens=4, messages=[{"role": "user", "content": "Hi"}])
+    assert refused.value.body == {"type": "error", "error": {"type": "authentication_error",
+                                                             "message": "incorrect API key provided"}}

@@ -375,4 +375,5 @@ class Scheduler:
             prompt_seconds=max(first - run.job.submitted, 1e-6), completion_seconds=max(end - first, 1e-6),
             cached_tokens=run.reused,
         )
-        run.job.emit(Delta(index=run.job.index, text=run.text.finish(), finish_reason=reason, usage=usage))
+        run.job.emit(Delta(index=run.job.index, text=run.text.finish(), finish_reason=reason, usage=usage,
+                           stop_sequence=run.text.matched or None))

@@ -97,6 +97,7 @@ class Delta:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    stop_sequence: str | None = None  # with finish_reason "stop": the stop string that ended it, where known
 
 
 @dataclass(slots=True)

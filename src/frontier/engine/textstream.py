@@ -19,6 +19,7 @@ class TextStream:
     )
     _held: str = ""  # decoded text not yet released: it may be the start of a stop string
     stopped: bool = False
+    matched: str = ""  # the stop string that ended the text (Anthropic's `stop_sequence` reports it)
 
     def push(self, piece: bytes) -> str:
         """Adds one token's bytes; returns the text that is now safe to send (may be empty).
@@ -38,8 +39,9 @@ class TextStream:
 
     def _release(self) -> str:
         text = self._held
-        cut = min((i for i in (text.find(s) for s in self.stops if s) if i >= 0), default=-1)
-        if cut >= 0:
+        found = [(i, s) for s in self.stops if s and (i := text.find(s)) >= 0]
+        if found:
+            cut, self.matched = min(found)
             self.stopped = True
             self._held = ""
             return text[:cut]

@@ -21,6 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from frontier import fastjson
+from frontier.anthropic import errors as anthropic_errors
 from frontier.config import Settings, load_settings
 from frontier.errors import (
     FrontierError,
@@ -204,7 +205,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=error_response)
     app.add_middleware(DrainMiddleware, drain=drain, render=error_response)
     security = SecurityPolicy.from_settings(settings)
-    install_key_check(app, security, OPEN_HEALTH_PATHS, _refuse)
+    # /v1/* passes through to the server, where /v1/messages is Anthropic's API: its 401 is in that dialect.
+    install_key_check(app, security, OPEN_HEALTH_PATHS, _refuse,
+                      dialects={anthropic_errors.PREFIX: anthropic_errors.refuse})
     app.add_middleware(ObservabilityMiddleware, metrics=ServiceMetrics(registry))
     install_cors(app, security)
     return app

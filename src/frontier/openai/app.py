@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 
 from frontier import __version__
+from frontier.anthropic import errors as anthropic_errors
+from frontier.anthropic.routes import build_anthropic_router
 from frontier.engine.pool import EnginePool
 from frontier.engine.protocol import Engine
 from frontier.errors import ModelLoadError
@@ -76,7 +78,7 @@ def create_app(
         lifespan=lifespan,
         description="OpenAI-compatible inference on the mistral.rs engine.",
     )
-    errors.install(app)
+    errors.install(app, {anthropic_errors.PREFIX: anthropic_errors.response})
     openapi.install(app)
 
     @app.exception_handler(Exception)
@@ -91,6 +93,7 @@ def create_app(
 
     catalog = catalog or load_catalog()
     app.include_router(build_router(metered, catalog))
+    app.include_router(build_anthropic_router(metered))
     if isinstance(engine, EnginePool):
         app.include_router(build_registry_router(engine, catalog))
     app.include_router(build_ui_router())
@@ -98,7 +101,8 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes, render=errors.response)
     app.add_middleware(DrainMiddleware, drain=drain, render=errors.response)
     security = security or SecurityPolicy()
-    install_key_check(app, security, frozenset({"/health", "/"}), _refuse, open_prefix=UI_OPEN_PREFIX)
+    install_key_check(app, security, frozenset({"/health", "/"}), _refuse, open_prefix=UI_OPEN_PREFIX,
+                      dialects={anthropic_errors.PREFIX: anthropic_errors.refuse})
     app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
     install_cors(app, security)
     app.state.engine = engine

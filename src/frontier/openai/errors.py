@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -76,19 +77,34 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     return out or None
 
 
-def install(app: FastAPI) -> None:
+# Another dialect's error renderer, for its routes on this app: (status, message, headers) -> response.
+DialectRenderer = Callable[[int, str, "dict[str, str] | None"], Response]
+
+
+def install(app: FastAPI, dialects: dict[str, DialectRenderer] | None = None) -> None:
+    """OpenAI's error shape for every route, but those under a prefix in `dialects`, which get their own."""
+    dialects = dialects or {}
+
+    def other(request: Request) -> DialectRenderer | None:
+        path = request.url.path
+        return next((r for prefix, r in dialects.items() if path == prefix or path.startswith(prefix + "/")), None)
+
     @app.exception_handler(FrontierError)
-    async def _domain(_: Request, exc: FrontierError) -> JSONResponse:
+    async def _domain(request: Request, exc: FrontierError) -> Response:
         status, body, headers = render(exc)
+        if (alt := other(request)) is not None:
+            return alt(status, str(exc), headers)
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
         if first.get("type") == "json_invalid":
             ctx = first.get("ctx") or {}
             message = f"Invalid JSON body: {ctx.get('error', first['msg']) if isinstance(ctx, dict) else first['msg']}"
+            if (alt := other(request)) is not None:
+                return alt(400, message, None)
             return JSONResponse(error_body(message, "invalid_request_error", None, "invalid_json"), 400)
         param = _loc_to_param(tuple(first["loc"]))
         if first.get("type") == "missing":
@@ -97,10 +113,14 @@ def install(app: FastAPI) -> None:
             message, code = f"Invalid value for '{param}': {first['msg']}", "invalid_value"
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem(s))"
+        if (alt := other(request)) is not None:
+            return alt(400, message, None)
         return JSONResponse(error_body(message, "invalid_request_error", param, code), 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if (alt := other(request)) is not None:
+            return alt(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code)
         return JSONResponse(
             error_body(str(exc.detail), "invalid_request_error", None, code), exc.status_code,

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from frontier.anthropic import errors as anthropic_errors
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
@@ -31,8 +33,12 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+# Routes of another dialect on this server answer errors in that dialect's shape.
+_DIALECT_ERRORS = {anthropic_errors.PREFIX: ("AnthropicErrorResponse", anthropic_errors.ERROR_SCHEMA)}
+
+
+def _error(description: str, ref: dict[str, str] = _ERROR_REF) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
 
 
 def describe(app: FastAPI) -> dict[str, Any]:
@@ -45,12 +51,17 @@ def describe(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     components["ErrorResponse"] = ERROR_SCHEMA
-    for path_item in schema.get("paths", {}).values():
+    for name, dialect_schema in _DIALECT_ERRORS.values():
+        components[name] = dialect_schema
+    for path, path_item in schema.get("paths", {}).items():
+        dialect = next((v for k, v in _DIALECT_ERRORS.items() if path == k or path.startswith(k + "/")), None)
+        ref = {"$ref": f"#/components/schemas/{dialect[0]}"} if dialect else _ERROR_REF
+        kind = "an Anthropic error object" if dialect else "an OpenAI error object"
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
             if responses.pop("422", None) is not None:
-                responses["400"] = _error("Invalid request (OpenAI error object, type invalid_request_error)")
-            responses.setdefault("default", _error("Any other failure, as an OpenAI error object"))
+                responses["400"] = _error(f"Invalid request ({kind}, type invalid_request_error)", ref)
+            responses.setdefault("default", _error(f"Any other failure, as {kind}", ref))
     return schema
 
 

@@ -53,10 +53,10 @@ async def _start(engine: Engine, req: GenerationRequest) -> Started:
     return first, stream
 
 
-async def _start_unless_gone(request: Request, engine: Engine, req: GenerationRequest) -> Started | None:
+async def start_unless_gone(request: Request, engine: Engine, req: GenerationRequest) -> Started | None:
     """_start, given up (freeing the request's queue place) if the client leaves while it waits for a slot."""
     start = asyncio.ensure_future(_start(engine, req))
-    watch = asyncio.ensure_future(_wait_disconnect(request))
+    watch = asyncio.ensure_future(wait_disconnect(request))
     done, _ = await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
     if start in done:
         watch.cancel()
@@ -83,7 +83,7 @@ async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> 
     return choices, usage
 
 
-async def _wait_disconnect(request: Request) -> None:
+async def wait_disconnect(request: Request) -> None:
     # The body is already read, so the next ASGI message is the client leaving.
     while (await request.receive())["type"] != "http.disconnect":
         pass
@@ -94,7 +94,7 @@ async def _collect_unless_gone(
 ) -> tuple[dict[int, translate.ChoiceAccumulator], Usage] | None:
     """Collects a non-stream answer, or stops the generation (freeing its engine slot) if the client leaves."""
     collect = asyncio.ensure_future(_collect(first, stream))
-    watch = asyncio.ensure_future(_wait_disconnect(request))
+    watch = asyncio.ensure_future(wait_disconnect(request))
     done, _ = await asyncio.wait({collect, watch}, return_when=asyncio.FIRST_COMPLETED)
     if collect in done:
         watch.cancel()
@@ -193,7 +193,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
     async def chat_completions(body: wire.ChatCompletionRequest, request: Request) -> Any:
         req = translate.to_generation_request(body)
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        started = await _start_unless_gone(request, engine, req)
+        started = await start_unless_gone(request, engine, req)
         if started is None:
             return Response(status_code=499)  # nobody is listening; the status is for the access log
         first, stream = started
@@ -218,7 +218,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
         rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         want_lp = body.logprobs is not None
         echo = req.prompt if body.echo and req.prompt else ""
-        started = await _start_unless_gone(request, engine, req)
+        started = await start_unless_gone(request, engine, req)
         if started is None:
             return Response(status_code=499)
         first, stream = started

@@ -1,4 +1,5 @@
-"""The API key: `Authorization: Bearer <key>` on every request but the open paths, compared in constant time.
+"""The API key: `Authorization: Bearer <key>` (or `x-api-key: <key>`, Anthropic's header) on every request but
+the open paths, compared in constant time.
 
 One header for both dialects: the OpenAI SDK sends it from OPENAI_API_KEY, litellm's `ollama` and
 `ollama_chat` providers from `api_key` / OLLAMA_API_KEY, and ollama-python from OLLAMA_API_KEY or `headers=`.
@@ -41,9 +42,11 @@ def key_matches(token: str | None, key: str) -> bool:
 
 class ApiKeyMiddleware:
     def __init__(self, app: ASGIApp, *, key: str, open_paths: frozenset[str], refuse: Refusal,
-                 open_prefix: str = "") -> None:
-        """`open_prefix`: a path and everything under it stays open too (the browser pages)."""
+                 open_prefix: str = "", dialects: dict[str, Refusal] | None = None) -> None:
+        """`open_prefix`: a path and everything under it stays open too (the browser pages). `dialects`: the
+        refusal of the routes under a prefix that speak another API (Anthropic's under /v1/messages)."""
         self.app, self.key, self.open_paths, self.refuse = app, key, open_paths, refuse
+        self.dialects = dialects or {}
         self.open_prefix, self.open_under = open_prefix, open_prefix + "/" if open_prefix else ""
 
     def _open(self, path: str) -> bool:
@@ -54,18 +57,24 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or self._open(scope["path"]):
             await self.app(scope, receive, send)
             return
-        header = None
+        header = api_key = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 header = value.decode("latin-1")
-                break
+            elif name == b"x-api-key":  # how Anthropic's SDKs (and Claude Code) send the key
+                api_key = value.decode("latin-1").strip()
         token = bearer_token(header)
-        if key_matches(token, self.key):
+        if key_matches(token, self.key) or key_matches(api_key, self.key):
             await self.app(scope, receive, send)
             return
+        if header is None and api_key is not None:
+            header, token = "x-api-key", api_key
         message = (
             "missing API key: send it as 'Authorization: Bearer <key>'" if header is None
             else "incorrect API key provided" if token is not None
             else "malformed Authorization header: expected 'Bearer <key>'"
         )
-        await self.refuse(message)(scope, receive, send)
+        path = scope["path"]
+        refuse = next((r for prefix, r in self.dialects.items() if path == prefix or path.startswith(prefix + "/")),
+                      self.refuse)
+        await refuse(message)(scope, receive, send)

@@ -30,13 +30,13 @@ class SecurityPolicy:
 
 
 def install_key_check(app: Starlette, policy: SecurityPolicy, health_paths: frozenset[str], refuse: Refusal,
-                      open_prefix: str = "") -> None:
+                      open_prefix: str = "", dialects: dict[str, Refusal] | None = None) -> None:
     """Adds the key check (no-op without a key). Call it before the access-log middleware is added, so the
     log sits outside the check and records refused requests too. `open_prefix`: pages that hold no data and
     ask the person for the key themselves (the browser UI)."""
     if policy.api_key:
         app.add_middleware(ApiKeyMiddleware, key=policy.api_key, open_paths=policy.open_paths(health_paths),
-                           refuse=refuse, open_prefix=open_prefix)
+                           refuse=refuse, open_prefix=open_prefix, dialects=dialects or {})
 
 
 def install_cors(app: Starlette, policy: SecurityPolicy) -> None:

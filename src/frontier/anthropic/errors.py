@@ -1,0 +1,34 @@
+"""Errors in Anthropic's shape: {"type": "error", "error": {"type": ..., "message": ...}}, by HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+PREFIX = "/v1/messages"  # every route of this dialect lives under it
+
+# Its shape in the OpenAPI document (the fuzz run checks every answer against it).
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "error"],
+    "properties": {"type": {"const": "error"}, "error": {
+        "type": "object", "required": ["type", "message"],
+        "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}},
+}
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+          404: "not_found_error", 413: "request_too_large", 422: "invalid_request_error", 429: "rate_limit_error",
+          503: "overloaded_error", 529: "overloaded_error"}
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": _TYPES.get(status, "api_error"), "message": message}}
+
+
+def response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
+
+
+def refuse(message: str) -> JSONResponse:
+    """A missing or wrong key: Anthropic's 401 (its SDK sends the key as x-api-key)."""
+    return response(401, message, {"WWW-Authenticate": "Bearer"})
