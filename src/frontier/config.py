@@ -186,7 +186,8 @@ class Settings(BaseSettings):
 
     # --- running the stack (frontier start / stop / status) ---------------------------------------
     frontier_state_dir: Path = Field(
-        Path(".frontier"), description="Folder for the pid and log files of `frontier start` (relative: to the cwd)."
+        Path(".frontier"), description="Folder for the pid and log files of `frontier start` and the Responses "
+                                       "API's stored responses (relative: to the cwd)."
     )
 
     @field_validator("mistral_log_level", "proxy_log_level", "frontier_log_format", mode="before")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from frontier.anthropic import render, translate, wire
+from frontier.engine.forced_tool import ForcedTool
 from frontier.engine.protocol import Delta, ToolCall, Usage
 from frontier.errors import InvalidRequestError
 
@@ -102,7 +103,8 @@ def test_a_forced_tool_is_generated_under_its_schema() -> None:
 
 
 def _plan(*tools: dict[str, Any]) -> translate.ToolPlan:
-    return translate.ToolPlan(tuple(wire.Tool.model_validate(t) for t in tools))
+    return translate.ToolPlan(tuple(ForcedTool(t["name"], t.get("description", ""), t["input_schema"])
+                                    for t in tools))
 
 
 @pytest.mark.parametrize(("collected", "plan", "blocks", "reason", "sequence"), [
@@ -119,7 +121,7 @@ def _plan(*tools: dict[str, Any]) -> translate.ToolPlan:
      "tool_use", None),
     (render.Collected(text='{"city": "Rome"}', finish="stop"), _plan(WEATHER),
      [{"type": "tool_use", "id": "toolu_x", "name": "weather", "input": {"city": "Rome"}}], "tool_use", None),
-    (render.Collected(text='{"name": "time", "input": {"zone": "UTC"}}', finish="stop"), _plan(WEATHER, TIME),
+    (render.Collected(text='{"name": "time", "arguments": {"zone": "UTC"}}', finish="stop"), _plan(WEATHER, TIME),
      [{"type": "tool_use", "id": "toolu_x", "name": "time", "input": {"zone": "UTC"}}], "tool_use", None),
     (render.Collected(text='{"city": "Ro', finish="length"), _plan(WEATHER),  # cut short: said as it is
      [{"type": "text", "text": '{"city": "Ro'}], "max_tokens", None),

@@ -58,7 +58,7 @@ def request_body(document: dict[str, Any], operation: dict[str, Any]) -> dict[st
 
 # Valid cases generate at most this many tokens per choice, and at most two choices: the real engine decodes them
 # (~50 tokens/s here), and a thousand cases must fit a CI-sized run. Invalid cases still send any value.
-CHEAP_LIMITS = {"max_tokens": 2, "max_completion_tokens": 2, "num_predict": 2, "n": 2}
+CHEAP_LIMITS = {"max_tokens": 2, "max_completion_tokens": 2, "max_output_tokens": 2, "num_predict": 2, "n": 2}
 
 
 def bounded_generation(document: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def bounded_generation(document: dict[str, Any]) -> dict[str, Any]:
         for name, limit in CHEAP_LIMITS.items():
             if name in properties:
                 properties[name] = {"type": "integer", "minimum": 1, "maximum": limit}
-        for name in ("max_tokens", "num_predict"):
+        for name in ("max_tokens", "num_predict", "max_output_tokens"):
             if name in properties:
                 body["required"] = sorted({*body.get("required", []), name})
     return out

@@ -274,3 +274,8 @@ def test_the_passthrough_carries_one_request_id_both_ways(ollama_url: str, sent:
     # One id in the answer: the layer's (the client's own where it is safe), which the upstream echoed too.
     assert len(ids) == 1
     assert (ids[0] == sent) == (sent == "passthrough-id-1")
+
+
+def test_the_version_is_one_codex_accepts(http: httpx.Client) -> None:
+    version = http.get("/api/version").json()["version"]
+    assert tuple(int(x) for x in version.split(".")) >= (0, 13, 4)  # Codex's --oss check refuses older

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from frontier.anthropic.translate import ToolPlan
+from frontier.engine import forced_tool
 from frontier.engine.protocol import Delta, ToolCall, Usage
 
 Event = tuple[str, dict[str, Any]]  # (event type, data)
@@ -29,17 +30,7 @@ def _input(arguments: str) -> dict[str, Any]:
 
 
 def forced_call(text: str, plan: ToolPlan) -> tuple[str, dict[str, Any]] | None:
-    """(tool name, input) from a forced tool's generated JSON, or None where the text was cut short."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    if len(plan.forced) == 1:
-        return plan.forced[0].name, value
-    name, given = value.get("name"), value.get("input")
-    return (name, given) if isinstance(name, str) and isinstance(given, dict) else None
+    return forced_tool.read_call(text, plan.forced)
 
 
 def stop_reason(finish: str | None, stop_sequence: str | None, tool_use: bool) -> str:

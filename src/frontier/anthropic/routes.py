@@ -19,7 +19,6 @@ from frontier.openai import errors as openai_errors
 from frontier.openai.body import StrictJSONRoute
 from frontier.openai.routes import SSE_HEADERS, start_unless_gone, wait_disconnect
 
-
 # `stream: true` answers are server-sent events: the document names both media types of a 200.
 _STREAMED: dict[int | str, dict[str, Any]] = {200: {
     "description": "The message (JSON), or with `stream: true` Anthropic's server-sent events",

@@ -12,19 +12,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from frontier.anthropic import wire
-from frontier.engine.protocol import GenerationRequest, Grammar, SamplingParams
+from frontier.engine import forced_tool
+from frontier.engine.protocol import GenerationRequest, SamplingParams
 from frontier.errors import InvalidRequestError
 
 
 @dataclass(frozen=True, slots=True)
 class ToolPlan:
-    """How the generated text is read back. forced: the text is JSON; with one tool it is that tool's input,
-    with several an object {"name", "input"} choosing one."""
+    """How the generated text is read back: with `forced` tools it is a call (engine/forced_tool.py)."""
 
-    forced: tuple[wire.Tool, ...] = ()
+    forced: tuple[forced_tool.ForcedTool, ...] = ()
 
 
 def system_text(system: str | list[wire.TextBlock] | None) -> str:
@@ -85,53 +83,29 @@ def to_messages(req: wire.MessagesRequest | wire.CountTokensRequest) -> list[dic
     return out
 
 
-def _check_schema(tool: wire.Tool, index: int) -> None:
-    try:
-        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
-    except jsonschema.SchemaError as exc:
-        raise InvalidRequestError(f"tools[{index}].input_schema is not a valid JSON schema: {exc.message}",
-                                  param=f"tools[{index}].input_schema") from None
-
-
 def _custom_tools(tools: list[wire.Tool] | None) -> list[wire.Tool]:
     """Anthropic's server tools (web search, code execution, ...) carry a versioned type: Frontier cannot run
     them, so they are left out rather than refused (agents send them by default)."""
     return [t for t in tools or [] if t.type in (None, "custom")]
 
 
-def forced_grammar(tools: tuple[wire.Tool, ...]) -> Grammar:
-    if len(tools) == 1:
-        return Grammar(kind="json_schema", value=json.dumps(tools[0].input_schema))
-    choices = [{"type": "object", "properties": {"name": {"const": t.name}, "input": t.input_schema},
-                "required": ["name", "input"], "additionalProperties": False} for t in tools]
-    return Grammar(kind="json_schema", value=json.dumps({"anyOf": choices}))
-
-
-def _forced_instruction(tools: tuple[wire.Tool, ...]) -> str:
-    described = "\n".join(f"- {t.name}: {t.description or 'no description'}\n  input schema: "
-                          f"{json.dumps(t.input_schema)}" for t in tools)
-    if len(tools) == 1:
-        return f"Call the tool {tools[0].name}. Reply with only its input, as a JSON object.\n{described}"
-    return ("Call one of these tools. Reply with only a JSON object {\"name\": <tool name>, \"input\": <its "
-            f"input>}}.\n{described}")
-
-
 def to_generation_request(req: wire.MessagesRequest) -> tuple[GenerationRequest, ToolPlan]:
     tools = _custom_tools(req.tools)
     for i, t in enumerate(tools):
-        _check_schema(t, i)
+        forced_tool.check_schema(t.input_schema, f"tools[{i}].input_schema")
     choice = req.tool_choice.type if req.tool_choice else "auto"
     if req.tool_choice and choice in ("any", "tool") and not tools:
         raise InvalidRequestError(f"tool_choice {choice!r} needs tools", param="tool_choice")
-    forced: tuple[wire.Tool, ...] = ()
+    chosen: list[wire.Tool] = []
     if choice == "tool":
         named = [t for t in tools if req.tool_choice and t.name == req.tool_choice.name]
         if not named:
             raise InvalidRequestError(f"tool_choice names {req.tool_choice and req.tool_choice.name!r}, which is "
                                       "not among the tools", param="tool_choice.name")
-        forced = (named[0],)
+        chosen = named[:1]
     elif choice == "any":
-        forced = tuple(tools)
+        chosen = tools
+    forced = tuple(forced_tool.ForcedTool(t.name, t.description, t.input_schema) for t in chosen)
     messages = to_messages(req)
     thinking = req.thinking.type in ("enabled", "adaptive") if req.thinking else None
     params = SamplingParams(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k or None,
@@ -139,13 +113,9 @@ def to_generation_request(req: wire.MessagesRequest) -> tuple[GenerationRequest,
     if forced:
         # The tools are described in the system turn and the answer constrained to their schema; the engine's
         # own tool-call parsing stays out of it (the text is the call).
-        note = _forced_instruction(forced)
-        if messages and messages[0]["role"] == "system":
-            messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + note}
-        else:
-            messages.insert(0, {"role": "system", "content": note})
-        return GenerationRequest(model=req.model, messages=messages, params=params, grammar=forced_grammar(forced),
-                                 enable_thinking=False), ToolPlan(forced)
+        return GenerationRequest(model=req.model, messages=forced_tool.with_instruction(messages, forced),
+                                 params=params, grammar=forced_tool.grammar(forced), enable_thinking=False), \
+            ToolPlan(forced)
     openai_tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                       "parameters": t.input_schema}} for t in tools]
     return GenerationRequest(

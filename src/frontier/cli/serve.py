@@ -52,7 +52,8 @@ def serve(
     from frontier.security import SecurityPolicy, exposure_warning
 
     app = create_app(build_engine(settings), catalog=load_catalog(extra=settings.frontier_catalog),
-                     limits=Limits.from_settings(settings), security=SecurityPolicy.from_settings(settings))
+                     limits=Limits.from_settings(settings), security=SecurityPolicy.from_settings(settings),
+                     responses_dir=settings.frontier_state_dir / "responses")
     warning = exposure_warning("the OpenAI-compatible server", settings.mistral_host, settings.mistral_api_port,
                                settings.frontier_api_key)
     if warning:

@@ -68,8 +68,10 @@ from frontier.security.policy import SecurityPolicy, install_cors, install_key_c
 
 log = logging.getLogger("frontier.ollama")
 
-# Reported by /api/version: numeric semver (some clients reject others), a release whose API this covers.
-OLLAMA_VERSION = "0.12.6"
+# Reported by /api/version: numeric semver (some clients reject others), a release whose API this covers:
+# 0.14 serves Anthropic's /v1/messages and OpenAI's /v1/responses beside /v1/chat/completions (here the /v1
+# passthrough reaches the server's), and Codex refuses an Ollama older than 0.13.4.
+OLLAMA_VERSION = "0.14.0"
 # fmt: off
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                          "trailer", "transfer-encoding", "upgrade", "host"))

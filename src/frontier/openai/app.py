@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -30,6 +31,8 @@ from frontier.models.catalog import Catalog, load_catalog
 from frontier.openai import errors, openapi
 from frontier.openai.registry_routes import build_registry_router
 from frontier.openai.routes import build_router
+from frontier.responses.routes import build_responses_router
+from frontier.responses.store import ResponseStore
 from frontier.security.auth import CHALLENGE
 from frontier.security.policy import SecurityPolicy, install_cors, install_key_check
 from frontier.ui import UI_OPEN_PREFIX, build_ui_router
@@ -46,7 +49,7 @@ def _refuse(message: str) -> JSONResponse:
 def create_app(
     engine: Engine, *, load_on_start: bool = True, catalog: Catalog | None = None,
     registry: CollectorRegistry | None = None, limits: Limits | None = None,
-    security: SecurityPolicy | None = None,
+    security: SecurityPolicy | None = None, responses_dir: Path | None = None,
 ) -> FastAPI:
     """The server app. With an EnginePool (what `frontier serve` builds) it also offers model management
     (`/frontier/models/...`); `catalog` names what a pull may fetch (default: the built-in catalog).
@@ -54,7 +57,8 @@ def create_app(
     `limits` bounds request sizes, max_tokens and the queue (defaults: `Limits()`); `app.state.drain` is the
     drain state a `DrainingServer` runs the app with.
 
-    `security`: the API key, open endpoints and CORS origins (default: no key, CORS off)."""
+    `security`: the API key, open endpoints and CORS origins (default: no key, CORS off). `responses_dir`: where
+    the Responses API keeps stored responses (default: in memory only)."""
     registry = registry or new_registry()
     limits = limits or Limits()
     service_metrics, engine_metrics = ServiceMetrics(registry), EngineMetrics(registry)
@@ -94,6 +98,7 @@ def create_app(
     catalog = catalog or load_catalog()
     app.include_router(build_router(metered, catalog))
     app.include_router(build_anthropic_router(metered))
+    app.include_router(build_responses_router(metered, ResponseStore(responses_dir)))
     if isinstance(engine, EnginePool):
         app.include_router(build_registry_router(engine, catalog))
     app.include_router(build_ui_router())
