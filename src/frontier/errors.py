@@ -34,8 +34,10 @@ class InvalidRequestError(FrontierError):
 
 
 class ContextLengthError(InvalidRequestError):
-    def __init__(self, message: str, param: str | None = "messages") -> None:
+    def __init__(self, message: str, param: str | None = "messages", *, prompt_tokens: int = 0,
+                 limit: int = 0) -> None:
         super().__init__(message, param=param, code="context_length_exceeded")
+        self.prompt_tokens, self.limit = prompt_tokens, limit  # where known: each dialect words it its own way
 
 
 class PayloadTooLargeError(InvalidRequestError):

@@ -4,6 +4,7 @@ errors, on both ports and both engines."""
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import jsonschema
@@ -111,4 +112,8 @@ def test_errors_come_in_anthropics_shape(client: anthropic.Anthropic, port_url: 
                        timeout=30)
         assert r.status_code == 400, (body[:40], r.text)
         assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
+    with pytest.raises(anthropic.BadRequestError) as overflow:  # Anthropic's words, which Claude Code looks for
+        client.messages.create(model=DEFAULT_MODEL, max_tokens=8,
+                               messages=[{"role": "user", "content": "word " * 9000}])
+    assert re.fullmatch(r"prompt is too long: \d+ tokens > 8192 maximum", overflow.value.body["error"]["message"])
     assert json.loads(httpx.get(f"{port_url}/health", timeout=10).text)  # still serving

@@ -29,6 +29,11 @@ def _req(**fields: Any) -> wire.MessagesRequest:
     ({"system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}],
       "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}]}]},
      [{"role": "system", "content": "A\n\nB"}, {"role": "user", "content": "x\ny"}]),
+    ({"system": "Base.", "messages": [  # system turns mid-conversation (Claude Code) join the system prompt
+        {"role": "user", "content": "Hi"}, {"role": "system", "content": "Agents: a, b."},
+        {"role": "assistant", "content": "Hello"}, {"role": "system", "content": [{"type": "text", "text": "More."}]}]},
+     [{"role": "system", "content": "Base.\n\nAgents: a, b.\n\nMore."}, {"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": "Hello"}]),
     ({"messages": [  # a tool round trip: tool_use -> tool_calls, tool_result -> a tool message
         {"role": "user", "content": "Weather?"},
         {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm"},

@@ -39,6 +39,7 @@ def _send(page: Page, text: str) -> None:
 def test_the_page_is_open_linked_from_root_and_the_api_stays_locked(stack: Stack) -> None:
     root = httpx.get(f"{stack.url}/", timeout=10)
     assert root.status_code == 307 and root.headers["location"] == "/ui"
+    assert httpx.head(f"{stack.url}/", timeout=10).status_code == 307  # clients probe with HEAD
     page = httpx.get(f"{stack.url}/ui", timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self' covers scripts

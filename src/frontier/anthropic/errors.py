@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from frontier.errors import ContextLengthError, FrontierError
+
 PREFIX = "/v1/messages"  # every route of this dialect lives under it
 
 # Its shape in the OpenAPI document (the fuzz run checks every answer against it).
@@ -25,7 +27,11 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": _TYPES.get(status, "api_error"), "message": message}}
 
 
-def response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def response(status: int, message: str, headers: dict[str, str] | None = None,
+             exc: FrontierError | None = None) -> JSONResponse:
+    if isinstance(exc, ContextLengthError) and exc.limit:
+        # Anthropic's own words: Claude Code recognises an overflow by them.
+        message = f"prompt is too long: {exc.prompt_tokens} tokens > {exc.limit} maximum"
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 

@@ -46,10 +46,15 @@ def _refuse_media(model: str, index: int) -> None:
 def to_messages(req: wire.MessagesRequest | wire.CountTokensRequest) -> list[dict[str, Any]]:
     """The conversation as engine message dicts (system first)."""
     out: list[dict[str, Any]] = []
-    system = system_text(req.system)
+    # System turns inside `messages` join the system prompt, in order: many chat templates take one system
+    # turn, first, and refuse others.
+    systems = [system_text(req.system)] + [_text_of(m.content) for m in req.messages if m.role == "system"]
+    system = "\n\n".join(s for s in systems if s)
     if system:
         out.append({"role": "system", "content": system})
     for i, m in enumerate(req.messages):
+        if m.role == "system":
+            continue
         if isinstance(m.content, str):
             out.append({"role": m.role, "content": m.content})
             continue

@@ -46,7 +46,8 @@ Block = Annotated[TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | Thin
 
 
 class Message(_Wire):
-    role: Literal["user", "assistant"]
+    # "system" mid-conversation: Claude Code sends it (beta mid-conversation-system); folded into the system turn
+    role: Literal["user", "assistant", "system"]
     content: str | list[Block]
 
 

@@ -219,7 +219,8 @@ class LlamaCppEngine:
     def _budget(req: GenerationRequest, prompt: int, ctx: int) -> int:
         if prompt >= ctx:
             raise ContextLengthError(
-                f"This model's maximum context length is {ctx} tokens; the prompt has {prompt} tokens."
+                f"This model's maximum context length is {ctx} tokens; the prompt has {prompt} tokens.",
+                prompt_tokens=prompt, limit=ctx,
             )
         # Clamped, not refused, as on every engine (issue 8): the answer ends with "length" where the context is full.
         wanted = req.params.max_tokens
@@ -244,6 +245,12 @@ class LlamaCppEngine:
             cfg.seed = seed + index
         if p.ignore_eos:
             cfg.banned_tokens = sorted(self._loaded_model().eog)
+        if p.logit_bias:
+            vocab = self._loaded_model().n_vocab
+            if (bad := p.bias_outside(vocab)) is not None:
+                raise InvalidRequestError(f"logit_bias: token {bad} is not in this model's vocabulary of {vocab}",
+                                          param="logit_bias")
+            cfg.logit_bias = dict(p.logit_bias)
         cfg.grammar = self._grammar(req)
         return cfg
 

@@ -12,7 +12,7 @@ import ctypes
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,7 @@ class SamplerConfig:
     seed: int = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: random
     grammar: str | None = None  # GBNF
     banned_tokens: Sequence[int] = ()  # logit bias -inf (ignore_eos bans end-of-generation tokens)
+    logit_bias: dict[int, float] = field(default_factory=dict)  # OpenAI's logit_bias: token id -> added bias
 
 
 class Model:
@@ -246,12 +247,13 @@ def _chain(model: Model, cfg: SamplerConfig, grammar: str | None) -> Any:
     add = lambda s: lib.llama_sampler_chain_add(chain, s)  # noqa: E731
     if grammar:
         add(_grammar(model, grammar))
-    if cfg.banned_tokens:
-        biases = (lib.llama_logit_bias * len(cfg.banned_tokens))()
-        for i, token in enumerate(cfg.banned_tokens):
+    wanted = {**cfg.logit_bias, **{token: float("-inf") for token in cfg.banned_tokens}}
+    if wanted:
+        biases = (lib.llama_logit_bias * len(wanted))()
+        for i, (token, bias) in enumerate(wanted.items()):
             biases[i].token = token
-            biases[i].bias = float("-inf")
-        add(lib.llama_sampler_init_logit_bias(model.n_vocab, len(cfg.banned_tokens), biases))
+            biases[i].bias = bias
+        add(lib.llama_sampler_init_logit_bias(model.n_vocab, len(wanted), biases))
     if cfg.repeat_penalty != 1.0 or cfg.frequency_penalty or cfg.presence_penalty:
         add(lib.llama_sampler_init_penalties(
             model.n_vocab, 64, cfg.repeat_penalty, cfg.frequency_penalty, cfg.presence_penalty))

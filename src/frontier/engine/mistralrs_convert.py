@@ -95,6 +95,8 @@ def _common_kwargs(req: GenerationRequest, model_id: str, max_tokens: int) -> di
         "stop_seqs": engine_stops(p.stop),
         "ignore_eos": p.ignore_eos,
     }
+    if p.logit_bias:
+        kwargs["logit_bias"] = dict(p.logit_bias)
     if req.grammar is not None:
         kwargs["grammar"] = req.grammar.value
         kwargs["grammar_type"] = req.grammar.kind

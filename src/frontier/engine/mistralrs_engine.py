@@ -72,6 +72,7 @@ class MistralRsEngine:
         self._queued = 0
         self._info: ModelInfo | None = None
         self._engine_model_id = ""
+        self._vocab = 0  # from the model's metadata, to refuse a logit_bias on a token it does not have
         self._default_adapter: str | None = None
         self._load_error = ""
         self.isq: str | None = None
@@ -95,6 +96,7 @@ class MistralRsEngine:
         if not path.exists():
             raise ModelLoadError(f"model {spec.id!r} not found at {path}")
         meta = read_meta(path) if spec.model_type in ("gguf", "plain") else self._meta_for_adapter(path)
+        self._vocab = meta.vocab_size
         if meta.size_bytes > s.memory_limit_bytes:
             raise ModelLoadError(
                 f"model {path.name} needs at least {meta.size_bytes / 2**30:.1f} GiB, over "
@@ -198,7 +200,8 @@ class MistralRsEngine:
         prompt = self._count_prompt(req)
         if prompt >= ctx:
             raise ContextLengthError(
-                f"This model's maximum context length is {ctx} tokens; the prompt has about {prompt} tokens."
+                f"This model's maximum context length is {ctx} tokens; the prompt has about {prompt} tokens.",
+                prompt_tokens=prompt, limit=ctx,
             )
         # A max_tokens larger than what the context leaves is clamped, not refused (issue 8): the answer
         # then ends with finish_reason "length" where the context is full.
@@ -207,6 +210,9 @@ class MistralRsEngine:
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         info = self._resolve(request.model)
+        if (bad := request.params.bias_outside(self._vocab)) is not None:
+            raise InvalidRequestError(f"logit_bias: token {bad} is not in this model's vocabulary of {self._vocab}",
+                                      param="logit_bias")
         if request.adapter is None and self._default_adapter:
             request.adapter = self._default_adapter
         max_tokens = await asyncio.to_thread(self._budget, request, info.context_length)

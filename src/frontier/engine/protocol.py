@@ -29,6 +29,11 @@ class SamplingParams:
     top_logprobs: int | None = None
     n: int = 1
     ignore_eos: bool = False  # generate exactly max_tokens (benchmarks, tests)
+    logit_bias: dict[int, float] = field(default_factory=dict)  # token id -> bias added to its logit
+
+    def bias_outside(self, vocab: int) -> int | None:
+        """A logit_bias token the model does not have (engines refuse it: a bias nothing can apply)."""
+        return next((t for t in self.logit_bias if t >= vocab), None) if vocab > 0 else None
 
 
 @dataclass(slots=True)

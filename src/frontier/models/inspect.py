@@ -28,6 +28,7 @@ class ModelMeta:
     chat_template: str = ""
     size_bytes: int = 0
     data_end: int = 0  # GGUF: the byte where the last tensor's data ends (> size_bytes means truncated)
+    vocab_size: int = 0  # tokens the model knows (0: not recorded)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,6 +66,7 @@ def read_gguf(path: Path) -> ModelMeta:
         chat_template=str(fields.get("tokenizer.chat_template") or ""),
         size_bytes=path.stat().st_size,
         data_end=max((t.offset + t.n_bytes for t in header.tensors), default=0),
+        vocab_size=int(fields.get(f"{arch}.vocab_size") or fields.get("tokenizer.ggml.tokens") or 0),
         extra={
             k: fields[k]
             for k in (f"{arch}.embedding_length", f"{arch}.block_count", f"{arch}.attention.head_count")
@@ -94,6 +96,7 @@ def read_plain(folder: Path) -> ModelMeta:
         context_length=int(config.get("max_position_embeddings") or 0),
         chat_template=template,
         size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+        vocab_size=int(config.get("vocab_size") or 0),
         extra={k: config[k] for k in ("hidden_size", "num_hidden_layers") if k in config},
     )
 

@@ -77,8 +77,9 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     return out or None
 
 
-# Another dialect's error renderer, for its routes on this app: (status, message, headers) -> response.
-DialectRenderer = Callable[[int, str, "dict[str, str] | None"], Response]
+# Another dialect's error renderer, for its routes on this app: (status, message, headers, the domain error
+# where there is one) -> response.
+DialectRenderer = Callable[[int, str, "dict[str, str] | None", "FrontierError | None"], Response]
 
 
 def install(app: FastAPI, dialects: dict[str, DialectRenderer] | None = None) -> None:
@@ -93,7 +94,7 @@ def install(app: FastAPI, dialects: dict[str, DialectRenderer] | None = None) ->
     async def _domain(request: Request, exc: FrontierError) -> Response:
         status, body, headers = render(exc)
         if (alt := other(request)) is not None:
-            return alt(status, str(exc), headers)
+            return alt(status, str(exc), headers, exc)
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -104,7 +105,7 @@ def install(app: FastAPI, dialects: dict[str, DialectRenderer] | None = None) ->
             ctx = first.get("ctx") or {}
             message = f"Invalid JSON body: {ctx.get('error', first['msg']) if isinstance(ctx, dict) else first['msg']}"
             if (alt := other(request)) is not None:
-                return alt(400, message, None)
+                return alt(400, message, None, None)
             return JSONResponse(error_body(message, "invalid_request_error", None, "invalid_json"), 400)
         param = _loc_to_param(tuple(first["loc"]))
         if first.get("type") == "missing":
@@ -114,13 +115,13 @@ def install(app: FastAPI, dialects: dict[str, DialectRenderer] | None = None) ->
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem(s))"
         if (alt := other(request)) is not None:
-            return alt(400, message, None)
+            return alt(400, message, None, None)
         return JSONResponse(error_body(message, "invalid_request_error", param, code), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if (alt := other(request)) is not None:
-            return alt(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+            return alt(exc.status_code, str(exc.detail), getattr(exc, "headers", None), None)
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code)
         return JSONResponse(
             error_body(str(exc.detail), "invalid_request_error", None, code), exc.status_code,

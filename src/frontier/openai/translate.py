@@ -37,6 +37,7 @@ def _sampling(req: wire._Sampling, max_tokens: int | None, logprobs: bool, top_l
         top_logprobs=top_logprobs,
         n=req.n,
         ignore_eos=req.ignore_eos,
+        logit_bias=req.bias_map,
     )
 
 

@@ -109,6 +109,8 @@ class _Sampling(_Request):
     repetition_penalty: float | None = Field(None, ge=0.01, le=100)
     n: int = Field(1, ge=1, le=8)
     ignore_eos: bool = False  # vLLM's extension: keep generating past end-of-sequence up to max_tokens
+    # OpenAI's: token id (as a string key) -> a bias from -100 (never) to 100 (only this token), added to logits.
+    logit_bias: dict[str, float] | None = Field(None, max_length=1024)
     # Frontier extension (Ollama's keep_alive, in seconds): how long the model stays loaded once idle;
     # negative = until evicted, 0 = unload when this request ends.
     keep_alive: float | None = None
@@ -123,6 +125,19 @@ class _Sampling(_Request):
         if any(not s for s in stops):
             raise ValueError("stop: sequences must be non-empty strings")
         return self
+
+    @model_validator(mode="after")
+    def _biases(self) -> _Sampling:
+        for key, bias in (self.logit_bias or {}).items():
+            if not key.isdigit():
+                raise ValueError(f"logit_bias: keys are token ids, {key!r} is not one")
+            if not -100 <= bias <= 100:
+                raise ValueError(f"logit_bias: biases are between -100 and 100, not {bias}")
+        return self
+
+    @property
+    def bias_map(self) -> dict[int, float]:
+        return {int(k): v for k, v in (self.logit_bias or {}).items()}
 
     @property
     def stop_list(self) -> list[str]:

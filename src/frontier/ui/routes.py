@@ -42,7 +42,7 @@ def build_ui_router() -> APIRouter:
     files = _files()  # read once: a few small files
     router = APIRouter(include_in_schema=False)
 
-    @router.get("/")
+    @router.api_route("/", methods=["GET", "HEAD"])  # HEAD: clients probe the root before they start
     async def root() -> RedirectResponse:
         return RedirectResponse(UI_OPEN_PREFIX)
 
