@@ -111,3 +111,4 @@ def openai_server(start_server, engine_name: str) -> str:  # type: ignore[no-unt
 
 # tests/ has no __init__.py, so pytest puts tests/ itself (not the repo root) on sys.path.
 from derived_fixture import derived_models  # noqa: E402,F401
+from embed_fixture import chat_and_embed_models, embed_model, embed_source  # noqa: E402,F401

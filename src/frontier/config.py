@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     mistral_max_loaded_models: int = Field(
         1, ge=1, le=64,
         description="Models kept loaded at once; a request naming another registered model loads it on demand "
-        "and the least recently used one is unloaded.",
+        "and the least recently used one is unloaded. Embedding models do not count.",
     )
     frontier_catalog: Path | None = Field(
         None, description="Extra model catalog (YAML, the shape of the built-in one); its entries add to and "

@@ -19,14 +19,15 @@ from tests.fuzz.stack import FuzzStack
 # Inference bodies whose `model` is narrowed to the served model for valid cases: random names would all stop
 # at the 404 and the engine path would never be fuzzed. Invalid cases still send other names (404s).
 INFERENCE = ("POST /v1/chat/completions", "POST /v1/completions", "POST /tokenize", "POST /v1/messages",
-             "POST /v1/messages/count_tokens", "POST /v1/responses", "POST /v1/responses/input_tokens")
+             "POST /v1/messages/count_tokens", "POST /v1/responses", "POST /v1/responses/input_tokens",
+             "POST /v1/embeddings")
 EXAMPLES_PER_OPERATION = 130
 OPERATIONS = (
     "GET /health", "GET /v1/models", "POST /v1/chat/completions", "POST /v1/completions", "POST /tokenize",
     "POST /frontier/models/load", "POST /frontier/models/unload", "POST /frontier/models/pull",
     "POST /frontier/models/delete", "POST /frontier/models/copy", "POST /v1/messages", "POST /v1/messages/count_tokens",
     "POST /v1/responses", "POST /v1/responses/input_tokens", "GET /v1/responses/{response_id}",
-    "DELETE /v1/responses/{response_id}",
+    "DELETE /v1/responses/{response_id}", "POST /v1/embeddings",
 )
 
 

@@ -19,9 +19,15 @@ from dataclasses import dataclass
 
 ENGINES = ("mistralrs", "llamacpp")
 
+# Encoder-only sentence-embedding models: llama.cpp pools them (llamacpp_embed.py). They are small, so they do
+# not count against MISTRAL_MAX_LOADED_MODELS: an embedding model next to a chat model is the usual RAG setup.
+EMBEDDING_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "modern-bert",
+                                     "neo-bert"})
+
 # architecture -> {engine: what goes wrong}, from greedy-decode checks (tests/engine/test_llamacpp_correctness.py)
 BROKEN: dict[str, dict[str, str]] = {
     "gemma3": {"mistralrs": "mistral.rs 0.9.5 generates garbage for Gemma 3 GGUF (' is c a n c a n ...')"},
+    "bert": {"mistralrs": "mistral.rs 0.9.5 does not serve BERT embedding models (GGUF); llama.cpp does"},
 }
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -19,12 +20,22 @@ from typing import Any
 from frontier.config import Settings
 from frontier.engine import chat_template, tool_calls
 from frontier.engine import llamacpp_requant as requant
+from frontier.engine.choice import EMBEDDING_ARCHITECTURES
 from frontier.engine.device import DeviceChoice
 from frontier.engine.free_cores import FreeCores
+from frontier.engine.llamacpp_embed import EmbedContext
 from frontier.engine.llamacpp_native import Context, Model, SamplerConfig
 from frontier.engine.llamacpp_scheduler import Job, Scheduler
 from frontier.engine.mistralrs_convert import to_engine_messages
-from frontier.engine.protocol import Delta, EngineHealth, GenerationRequest, ModelInfo, Usage
+from frontier.engine.protocol import (
+    Delta,
+    EmbeddingRequest,
+    Embeddings,
+    EngineHealth,
+    GenerationRequest,
+    ModelInfo,
+    Usage,
+)
 from frontier.errors import (
     ContextLengthError,
     EngineUnavailableError,
@@ -32,7 +43,7 @@ from frontier.errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
-from frontier.models.inspect import read_meta
+from frontier.models.inspect import ModelMeta, read_meta
 from frontier.models.registry import ModelSpec
 
 log = logging.getLogger("frontier.engine")
@@ -45,6 +56,7 @@ log = logging.getLogger("frontier.engine")
 _KV_POOL_CAP = 16384
 _SPLIT_KV_BYTES = 2 * 2**30
 _BATCH_TOKENS = 512  # tokens decoded per step at most (generating tokens + prompt chunks)
+_EMBED_SEQUENCES = 16  # inputs encoded together at most
 
 
 def thread_count(configured: int = 0) -> int:
@@ -75,6 +87,8 @@ class LlamaCppEngine:
         self._model: Model | None = None
         self._ctx: Context | None = None
         self._scheduler: Scheduler | None = None
+        self._embedder: EmbedContext | None = None
+        self._embed_lock = threading.Lock()
         self._info: ModelInfo | None = None
         self._load_error = ""
         self._bos = self._eos = ""
@@ -105,6 +119,9 @@ class LlamaCppEngine:
             )
         started = time.monotonic()
         gpu_layers = 999 if self._device.device in ("cuda", "metal") else 0
+        if meta.architecture in EMBEDDING_ARCHITECTURES:
+            self._load_embedder(meta, gpu_layers, started)
+            return
         model, quantization = self._load_weights(meta.quantization, gpu_layers)
         ctx_len = min(c for c in (model.n_ctx_train, meta.context_length, s.mistral_max_seq_len) if c > 0)
         split = kv_split(ctx_len, self._slots, model.kv_bytes_per_cell, s.memory_limit_bytes,
@@ -139,6 +156,48 @@ class LlamaCppEngine:
             " (fewer while other processes hold cores)" if cores.enabled else "",
         )
 
+    def _load_embedder(self, meta: ModelMeta, gpu_layers: int, started: float) -> None:
+        """An embedding model: no generation context, no scheduler; encodes run one at a time under a lock.
+        Half the cores: an encode is a few milliseconds, and the chat models' decodes need the rest."""
+        spec, model = self.spec, Model(self.spec.path, n_gpu_layers=gpu_layers)
+        ctx_len = min(c for c in (model.n_ctx_train, meta.context_length) if c > 0)
+        try:
+            self._embedder = EmbedContext(model, n_ctx=ctx_len, n_seq=_EMBED_SEQUENCES,
+                                          n_threads=max(1, thread_count(self._settings.mistral_threads) // 2))
+        except ModelLoadError:
+            model.close()
+            raise
+        self._model = model
+        self.load_seconds = time.monotonic() - started
+        self._info = ModelInfo(
+            id=spec.id, created=int(spec.path.stat().st_mtime), context_length=ctx_len,
+            architecture=meta.architecture, model_type="gguf", quantization=meta.quantization,
+            parameter_count=meta.parameter_count, path=str(spec.path), size_bytes=meta.size_bytes,
+            capabilities=["embedding"], loaded=True, loaded_at=time.time(), load_seconds=self.load_seconds,
+            engine=self.name,
+        )
+        log.info("loaded %s (%s) on llama.cpp in %.2fs: an embedding model, %d tokens per input, %d dimensions",
+                 spec.id, meta.quantization, self.load_seconds, ctx_len, self._embedder.n_embd)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        self._resolve(request.model)
+        embedder = self._embedder
+        if embedder is None:
+            raise InvalidRequestError(f"model {request.model!r} generates text; it is not an embedding model",
+                                      param="model", code="model_not_embedding")
+        model = self._loaded_model()
+        inputs = [model.tokenize(x, add_special=True, parse_special=False) if isinstance(x, str) else list(x)
+                  for x in request.inputs]
+        if (bad := next((t for x in inputs for t in x if not 0 <= t < model.n_vocab), None)) is not None:
+            raise InvalidRequestError(f"input: token {bad} is not in this model's vocabulary", param="input")
+        fitted = [embedder.fit(x, request.truncate, i) for i, x in enumerate(inputs)]
+
+        def run() -> list[list[float]]:
+            with self._embed_lock:
+                return embedder.embed(fitted)
+
+        return Embeddings(vectors=await asyncio.to_thread(run), prompt_tokens=sum(len(x) for x in fitted))
+
     def _load_weights(self, quantization: str, gpu_layers: int) -> tuple[Model, str]:
         """The model as shipped, or its Q8_0 copy where `auto` asks for one (llamacpp_requant.py)."""
         s, source = self._settings, self.spec.path
@@ -157,6 +216,10 @@ class LlamaCppEngine:
     async def close(self) -> None:
         scheduler, ctx, model = self._scheduler, self._ctx, self._model
         self._scheduler = None
+        if self._embedder is not None:
+            with self._embed_lock:
+                self._embedder.close()
+            self._embedder = None
         if scheduler is not None:
             await asyncio.to_thread(scheduler.close)
         if ctx is not None:
@@ -177,6 +240,8 @@ class LlamaCppEngine:
 
     async def health(self) -> EngineHealth:
         scheduler = self._scheduler
+        if scheduler is None and self._embedder is not None:
+            return EngineHealth(ok=True, device=self._device.device)
         if scheduler is None:
             return EngineHealth(ok=False, reason=self._load_error or "model not loaded", device=self._device.device)
         if scheduler.failed:
@@ -277,6 +342,9 @@ class LlamaCppEngine:
             raise InvalidRequestError("LoRA adapters are served by the mistral.rs engine only", param="adapter",
                                       code="unsupported_value")
         scheduler = self._scheduler
+        if scheduler is None and self._embedder is not None:
+            raise InvalidRequestError(f"model {request.model!r} is an embedding model: it does not generate text",
+                                      param="model", code="model_not_generative")
         if scheduler is None:
             raise EngineUnavailableError("no model is loaded")
         use_tools = bool(request.tools) and request.tool_choice != "none" and request.prompt is None

@@ -26,7 +26,15 @@ from typing import Any
 from frontier.config import Settings
 from frontier.engine import mistralrs_convert as convert
 from frontier.engine.device import DeviceChoice
-from frontier.engine.protocol import Delta, EngineHealth, GenerationRequest, ModelInfo, Usage
+from frontier.engine.protocol import (
+    Delta,
+    EmbeddingRequest,
+    Embeddings,
+    EngineHealth,
+    GenerationRequest,
+    ModelInfo,
+    Usage,
+)
 from frontier.errors import (
     ContextLengthError,
     EngineError,
@@ -171,6 +179,12 @@ class MistralRsEngine:
         except Exception as exc:  # the engine itself failing is what health reports
             return EngineHealth(ok=False, reason=f"engine not answering: {exc}", device=self._device.device)
         return EngineHealth(ok=True, device=self._device.device, in_flight=self._in_flight, queued=self._queued)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        self._resolve(request.model)
+        raise InvalidRequestError(f"model {request.model!r} is served by mistral.rs, which does not embed here; "
+                                  "embedding models (BERT GGUF) are served by the llama.cpp engine", param="model",
+                                  code="model_not_embedding")
 
     async def tokenize(self, model: str, text: str) -> list[int]:
         self._resolve(model)

@@ -17,7 +17,16 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field, replace
 
-from frontier.engine.protocol import Delta, Engine, EngineHealth, GenerationRequest, ModelInfo
+from frontier.engine.choice import EMBEDDING_ARCHITECTURES
+from frontier.engine.protocol import (
+    Delta,
+    EmbeddingRequest,
+    Embeddings,
+    Engine,
+    EngineHealth,
+    GenerationRequest,
+    ModelInfo,
+)
 from frontier.errors import ModelLoadError, OverloadedError
 from frontier.models.registry import ModelRegistry, ModelSpec, RegistryEntry
 
@@ -131,6 +140,14 @@ class EnginePool:
         finally:
             self._release(spec.id)
 
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        spec = self._resolve(request.model)
+        loaded = await self._acquire(spec, request.keep_alive)
+        try:
+            return await loaded.engine.embed(replace(request, model=spec.id))
+        finally:
+            self._release(spec.id)
+
     # --- generation ---------------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         spec = self._resolve(request.model)
@@ -209,8 +226,11 @@ class EnginePool:
         """Unloads idle models, least recently used first, until the incoming one fits (called locked)."""
         needed = self._size(incoming)
         deadline = time.monotonic() + _EVICTION_WAIT
-        while self._loaded and (len(self._loaded) >= self._max_loaded or self._over_memory(needed)):
-            victim = next((key for key, item in self._loaded.items() if item.users == 0), None)
+        counted = not self._embeds(incoming)
+        while self._loaded and ((counted and self._generators() >= self._max_loaded) or self._over_memory(needed)):
+            short_of_memory = self._over_memory(needed)
+            victim = next((key for key, item in self._loaded.items()
+                           if item.users == 0 and (short_of_memory or not self._embeds(item.spec))), None)
             if victim is not None:
                 await self._unload(victim)
                 continue
@@ -220,6 +240,14 @@ class EnginePool:
             self._idle.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), remaining)
+
+    def _embeds(self, spec: ModelSpec) -> bool:
+        meta = self.registry.entry(spec).meta
+        return meta is not None and meta.architecture in EMBEDDING_ARCHITECTURES
+
+    def _generators(self) -> int:
+        """Loaded models that count against MISTRAL_MAX_LOADED_MODELS (embedding models do not)."""
+        return sum(1 for item in self._loaded.values() if not self._embeds(item.spec))
 
     def _over_memory(self, needed: int) -> bool:
         """MISTRAL_MEMORY_LIMIT bounds the weights held by all loaded models together."""
@@ -261,5 +289,5 @@ def _registry_info(spec: ModelSpec, entry: RegistryEntry) -> ModelInfo:
         id=spec.id, created=created, context_length=meta.context_length, architecture=meta.architecture,
         model_type=spec.model_type, quantization=meta.quantization, parameter_count=meta.parameter_count,
         path=str(spec.path), chat_template=meta.chat_template, size_bytes=meta.size_bytes,
-        capabilities=["completion", "tools"],
+        capabilities=["embedding"] if meta.architecture in EMBEDDING_ARCHITECTURES else ["completion", "tools"],
     )

@@ -62,6 +62,22 @@ class GenerationRequest:
 
 
 @dataclass(slots=True)
+class EmbeddingRequest:
+    """Texts (or already-tokenized inputs) to embed, each into one vector."""
+
+    model: str
+    inputs: list[str] | list[list[int]]
+    truncate: bool = False  # cut an input to the model's context instead of refusing it (Ollama's default)
+    keep_alive: float | None = None
+
+
+@dataclass(slots=True)
+class Embeddings:
+    vectors: list[list[float]]  # L2-normalised, one per input, in order
+    prompt_tokens: int = 0
+
+
+@dataclass(slots=True)
 class ToolCall:
     id: str
     name: str
@@ -152,6 +168,10 @@ class Engine(Protocol):
         ...
 
     async def tokenize(self, model: str, text: str) -> list[int]: ...
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """One vector per input; InvalidRequestError where the model does not embed."""
+        ...
 
     async def health(self) -> EngineHealth: ...
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
-from frontier.engine.protocol import Delta, Engine, EngineHealth, GenerationRequest, ModelInfo
+from frontier.engine.protocol import (
+    Delta,
+    EmbeddingRequest,
+    Embeddings,
+    Engine,
+    EngineHealth,
+    GenerationRequest,
+    ModelInfo,
+)
 from frontier.errors import OverloadedError
 from frontier.limits.policy import Limits, capped_max_tokens, check_messages, check_prompt
 
@@ -55,6 +63,9 @@ class LimitedEngine:
 
     async def tokenize(self, model: str, text: str) -> list[int]:
         return await self.inner.tokenize(model, text)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        return await self.inner.embed(request)
 
     async def health(self) -> EngineHealth:
         return await self.inner.health()

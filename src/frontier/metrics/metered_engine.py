@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 
-from frontier.engine.protocol import Delta, Engine, EngineHealth, GenerationRequest, ModelInfo
+from frontier.engine.protocol import (
+    Delta,
+    EmbeddingRequest,
+    Embeddings,
+    Engine,
+    EngineHealth,
+    GenerationRequest,
+    ModelInfo,
+)
 from frontier.metrics.record import TokenClock, current_record, error_kind
 
 
@@ -25,6 +33,13 @@ class MeteredEngine:
 
     async def tokenize(self, model: str, text: str) -> list[int]:
         return await self.inner.tokenize(model, text)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        result = await self.inner.embed(request)
+        record = current_record()
+        if record is not None:  # prompt tokens count as for a generation; there are no completion tokens
+            record.add_usage(request.model, result.prompt_tokens, 0, 0.0)
+        return result
 
     async def health(self) -> EngineHealth:
         return await self.inner.health()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -90,6 +90,9 @@ class ModelFile(_Frozen):
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     approx_size: str | None = Field(default=None, description="the hub's rounded size, for display")
     sources: tuple[Source, ...] = ()
+    # The source holds the model in another form, made into `file` after the download: `bert-zip`, a zipped
+    # Hugging Face BertModel folder written as GGUF (bert_gguf.py). `size` and `sha256` are then the source's.
+    convert: Literal["bert-zip"] | None = None
 
     @property
     def local_name(self) -> str:

@@ -21,6 +21,7 @@ import httpx
 
 from frontier.config import Settings
 from frontier.errors import ChecksumError, DownloadError, ModelNotFoundError
+from frontier.models import bert_gguf
 from frontier.models.catalog import Catalog, HfSource, ModelFile, UrlSource, load_catalog
 from frontier.models.common import SourceError, ensure_free_space
 from frontier.models.sources import FetchOptions, fetch_source, hf_repo_files, subject
@@ -155,7 +156,13 @@ def _fetch_locked(model_file: ModelFile, target: Path, options: FetchOptions) ->
                     log.warning("%s %s (%s); fetching from %s instead",
                                 subject(source), state, exc, sources[index + 1].label)
                 continue
-            os.replace(partial, target)
+            if model_file.convert == "bert-zip":  # the verified source, made into the served file
+                made = target.with_name(target.name + ".converting")
+                bert_gguf.convert_zip(partial, made, Path(model_file.file).stem)
+                os.replace(made, target)
+                partial.unlink(missing_ok=True)
+            else:
+                os.replace(partial, target)
             if digest is not None:
                 _write_sidecar(target, digest)
             log.info("fetched %s from %s", target, source.label)
@@ -197,13 +204,14 @@ def _write_sidecar(target: Path, digest: str) -> None:
 
 
 def _recorded_ok(target: Path, model_file: ModelFile) -> bool:
-    """Fast path: right size and a sidecar newer than the file that records the expected digest."""
+    """Fast path: right size and a sidecar newer than the file that records the expected digest (for a
+    converted file, its source's digest: the sidecar is the only record of it)."""
     try:
         stat, recorded = target.stat(), _sidecar(target).stat()
         words = _sidecar(target).read_text(encoding="utf-8").split()
     except OSError:
         return False
-    if model_file.size is not None and stat.st_size != model_file.size:
+    if model_file.size is not None and stat.st_size != model_file.size and model_file.convert is None:
         return False
     if recorded.st_mtime_ns < stat.st_mtime_ns:  # the file changed after it was hashed
         return False
@@ -216,6 +224,8 @@ def _existing_ok(target: Path, model_file: ModelFile) -> bool:
         return False
     if _recorded_ok(target, model_file):
         return True
+    if model_file.convert is not None:  # no sidecar vouches for the source it was made from: make it again
+        return False
     try:
         digest = _verify(target, model_file.size, model_file.sha256)
     except ChecksumError as exc:

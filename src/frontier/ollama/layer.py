@@ -191,7 +191,8 @@ class OllamaLayer:
         inputs = req.inputs
         if not inputs or inputs == [""]:
             return {"model": req.model, "embeddings": []}
-        response = await self._embeddings(model, req.model, inputs, req.dimensions, watch)
+        truncate = (req.truncate is not False) if model.extended else None
+        response = await self._embeddings(model, req.model, inputs, req.dimensions, watch, truncate)
         vectors = [_l2_normalised(vector) for vector in _vectors(response)]
         return {
             "model": req.model,
@@ -208,7 +209,8 @@ class OllamaLayer:
         model = await self.lookup(req.model)
         if not req.prompt:
             return {"embedding": []}
-        response = await self._embeddings(model, req.model, [req.prompt], None, watch)
+        response = await self._embeddings(model, req.model, [req.prompt], None, watch,
+                                          True if model.extended else None)
         return {"embedding": _vectors(response)[0]}
 
     # --- helpers ------------------------------------------------------------------------------------
@@ -253,13 +255,14 @@ class OllamaLayer:
         return Stream(_lines(events, StreamState(kind, name, watch)), events.aclose)
 
     async def _embeddings(
-        self, model: UpstreamModel, name: str, inputs: list[str], dimensions: int | None, watch: Stopwatch
+        self, model: UpstreamModel, name: str, inputs: list[str], dimensions: int | None, watch: Stopwatch,
+        truncate: bool | None = None,
     ) -> dict[str, Any]:
         self._require(model, name, "embedding", True)
         watch.mark_upstream()
         try:
             return await self.upstream.post_json(
-                translate.EMBEDDINGS_PATH, translate.to_openai_embeddings(model.id, inputs, dimensions)
+                translate.EMBEDDINGS_PATH, translate.to_openai_embeddings(model.id, inputs, dimensions, truncate)
             )
         except UpstreamRejected as exc:
             if exc.status in (404, 405, 501):  # the model resolved, so the upstream lacks the endpoint

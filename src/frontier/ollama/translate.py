@@ -204,8 +204,12 @@ def to_openai_generate(
     return UpstreamCall(CHAT_PATH, body | to_openai_think(req.think, extensions=extensions))
 
 
-def to_openai_embeddings(model_id: str, inputs: list[str], dimensions: int | None) -> dict[str, Any]:
+def to_openai_embeddings(model_id: str, inputs: list[str], dimensions: int | None,
+                         truncate: bool | None = None) -> dict[str, Any]:
+    """`truncate` (Ollama's, true by default there) goes only to an upstream that knows it (Frontier's server)."""
     body: dict[str, Any] = {"model": model_id, "input": inputs, "encoding_format": "float"}
     if dimensions:
         body["dimensions"] = dimensions
+    if truncate is not None:
+        body["truncate"] = truncate
     return body

@@ -245,6 +245,11 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
         )
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
+    @router.post("/v1/embeddings")
+    async def embeddings(body: wire.EmbeddingsRequest) -> dict[str, Any]:
+        result = await engine.embed(translate.to_embedding_request(body))
+        return translate.embeddings_response(body, result)
+
     @router.post("/tokenize")
     async def tokenize(body: wire.TokenizeRequest) -> dict[str, Any]:
         """Frontier extension (vLLM has the same route): exact token counts for context budgeting."""

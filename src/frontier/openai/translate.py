@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +13,8 @@ import jsonschema
 
 from frontier.engine.protocol import (
     Delta,
+    EmbeddingRequest,
+    Embeddings,
     GenerationRequest,
     Grammar,
     SamplingParams,
@@ -249,3 +254,40 @@ def completion_chunk(rid: str, created: int, model: str, d: Delta, text: str, lo
 
 def usage_chunk(rid: str, created: int, model: str, obj: str, usage: Usage) -> dict[str, Any]:
     return {"id": rid, "object": obj, "created": created, "model": model, "choices": [], "usage": usage_dict(usage)}
+
+
+# --- embeddings ----------------------------------------------------------------------------------------
+def to_embedding_request(req: wire.EmbeddingsRequest) -> EmbeddingRequest:
+    raw: Any = req.input
+    inputs: list[str] | list[list[int]]
+    if isinstance(raw, str):
+        inputs = [raw]
+    elif all(isinstance(x, int) for x in raw):  # one tokenized input
+        inputs = [[int(x) for x in raw]]
+    else:
+        inputs = list(raw)
+    return EmbeddingRequest(model=req.model, inputs=inputs, truncate=req.truncate, keep_alive=req.keep_alive)
+
+
+def _shortened(vector: list[float], dimensions: int | None) -> list[float]:
+    """`dimensions`: the first n components, scaled back to unit length (OpenAI's shortening)."""
+    if dimensions is None or dimensions >= len(vector):
+        return vector
+    head = vector[:dimensions]
+    norm = math.sqrt(sum(x * x for x in head)) or 1.0
+    return [x / norm for x in head]
+
+
+def embeddings_response(req: wire.EmbeddingsRequest, result: Embeddings) -> dict[str, Any]:
+    width = len(result.vectors[0]) if result.vectors else 0
+    if req.dimensions is not None and req.dimensions > width:
+        raise InvalidRequestError(f"dimensions: this model's vectors have {width} dimensions, not {req.dimensions}",
+                                  param="dimensions")
+    data = []
+    for i, vector in enumerate(result.vectors):
+        short = _shortened(vector, req.dimensions)
+        encoded: list[float] | str = short if req.encoding_format == "float" else \
+            base64.b64encode(struct.pack(f"<{len(short)}f", *short)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": encoded})
+    return {"object": "list", "data": data, "model": req.model,
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}}

@@ -175,3 +175,25 @@ class TokenizeRequest(_Request):
         if (self.text is None) == (self.prompt is None):
             raise ValueError("give exactly one of 'text' or 'prompt'")
         return self
+
+
+class EmbeddingsRequest(_Request):
+    model: str = Field(min_length=1)
+    # A string, strings, one tokenized input, or tokenized inputs (OpenAI's four shapes).
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
+    # Frontier extensions: cut an input longer than the model's context (Ollama's `truncate`) instead of a 400;
+    # how long the model stays loaded once idle (Ollama's keep_alive, seconds).
+    truncate: bool = False
+    keep_alive: float | None = None
+
+    @model_validator(mode="after")
+    def _inputs(self) -> EmbeddingsRequest:
+        items = self.input if isinstance(self.input, list) else [self.input]
+        if not items:
+            raise ValueError("input must not be empty")
+        if len(items) > 2048:
+            raise ValueError("input: at most 2048 inputs per request")
+        return self
