@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -17,7 +16,8 @@ from frontier.engine.protocol import Delta, Engine
 from frontier.errors import FrontierError
 from frontier.openai import errors as openai_errors
 from frontier.openai.body import StrictJSONRoute
-from frontier.openai.routes import SSE_HEADERS, start_unless_gone, wait_disconnect
+from frontier.openai.client_gone import unless_gone
+from frontier.openai.routes import SSE_HEADERS, start_unless_gone
 
 # `stream: true` answers are server-sent events: the document names both media types of a 200.
 _STREAMED: dict[int | str, dict[str, Any]] = {200: {
@@ -78,15 +78,10 @@ def build_anthropic_router(engine: Engine) -> APIRouter:
             out = render.StreamTranslator(mid, body.model, plan, tool_id)
             return StreamingResponse(_events(first, stream, out), media_type="text/event-stream",
                                      headers=SSE_HEADERS)
-        collect = asyncio.ensure_future(_collect(first, stream))
-        watch = asyncio.ensure_future(wait_disconnect(request))
-        done, _ = await asyncio.wait({collect, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if collect not in done:  # the client left: stop generating for it
-            collect.cancel()
-            await asyncio.gather(collect, return_exceptions=True)
+        collected = await unless_gone(request, _collect(first, stream))
+        if collected is None:  # the client left: the generation was stopped for it
             return Response(status_code=499)
-        watch.cancel()
-        return render.message(mid, body.model, collect.result(), plan, tool_id)
+        return render.message(mid, body.model, collected, plan, tool_id)
 
     @router.post("/v1/messages/count_tokens")
     async def count_tokens(body: wire.CountTokensRequest) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -18,6 +17,7 @@ from frontier.errors import FrontierError
 from frontier.models.catalog import Catalog
 from frontier.openai import translate, wire
 from frontier.openai.body import StrictJSONRoute
+from frontier.openai.client_gone import unless_gone
 from frontier.openai.errors import sse_error
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -55,15 +55,7 @@ async def _start(engine: Engine, req: GenerationRequest) -> Started:
 
 async def start_unless_gone(request: Request, engine: Engine, req: GenerationRequest) -> Started | None:
     """_start, given up (freeing the request's queue place) if the client leaves while it waits for a slot."""
-    start = asyncio.ensure_future(_start(engine, req))
-    watch = asyncio.ensure_future(wait_disconnect(request))
-    done, _ = await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
-    if start in done:
-        watch.cancel()
-        return start.result()
-    start.cancel()
-    await asyncio.gather(start, return_exceptions=True)
-    return None
+    return await unless_gone(request, _start(engine, req))
 
 
 async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> tuple[
@@ -81,27 +73,6 @@ async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> 
     finally:
         await stream.aclose()
     return choices, usage
-
-
-async def wait_disconnect(request: Request) -> None:
-    # The body is already read, so the next ASGI message is the client leaving.
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _collect_unless_gone(
-    request: Request, first: Delta | None, stream: AsyncGenerator[Delta, None]
-) -> tuple[dict[int, translate.ChoiceAccumulator], Usage] | None:
-    """Collects a non-stream answer, or stops the generation (freeing its engine slot) if the client leaves."""
-    collect = asyncio.ensure_future(_collect(first, stream))
-    watch = asyncio.ensure_future(wait_disconnect(request))
-    done, _ = await asyncio.wait({collect, watch}, return_when=asyncio.FIRST_COMPLETED)
-    if collect in done:
-        watch.cancel()
-        return collect.result()
-    collect.cancel()
-    await asyncio.gather(collect, return_exceptions=True)
-    return None
 
 
 async def _chain(head: list[Delta], stream: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
@@ -198,7 +169,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
             return Response(status_code=499)  # nobody is listening; the status is for the access log
         first, stream = started
         if not body.stream:
-            collected = await _collect_unless_gone(request, first, stream)
+            collected = await unless_gone(request, _collect(first, stream))
             if collected is None:
                 return Response(status_code=499)  # nobody is listening; the status is for the access log
             choices, usage = collected
@@ -223,7 +194,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
             return Response(status_code=499)
         first, stream = started
         if not body.stream:
-            collected = await _collect_unless_gone(request, first, stream)
+            collected = await unless_gone(request, _collect(first, stream))
             if collected is None:
                 return Response(status_code=499)
             choices, usage = collected

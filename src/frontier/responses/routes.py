@@ -3,7 +3,6 @@ store for previous_response_id."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -14,7 +13,8 @@ from frontier import fastjson
 from frontier.engine.protocol import Delta, Engine
 from frontier.errors import FrontierError, InvalidRequestError
 from frontier.openai.body import StrictJSONRoute
-from frontier.openai.routes import SSE_HEADERS, start_unless_gone, wait_disconnect
+from frontier.openai.client_gone import unless_gone
+from frontier.openai.routes import SSE_HEADERS, start_unless_gone
 from frontier.responses import render, translate, wire
 from frontier.responses.store import ResponseStore
 
@@ -93,15 +93,10 @@ def build_responses_router(engine: Engine, store: ResponseStore) -> APIRouter:
             out = render.StreamTranslator(ids, body, plan.forced, plan.warnings)
             return StreamingResponse(_events(first, stream, out, store, plan), media_type="text/event-stream",
                                      headers=SSE_HEADERS)
-        collect = asyncio.ensure_future(_collect(first, stream))
-        watch = asyncio.ensure_future(wait_disconnect(request))
-        done, _ = await asyncio.wait({collect, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if collect not in done:  # the client left: stop generating for it
-            collect.cancel()
-            await asyncio.gather(collect, return_exceptions=True)
+        collected = await unless_gone(request, _collect(first, stream))
+        if collected is None:  # the client left: the generation was stopped for it
             return Response(status_code=499)
-        watch.cancel()
-        c = collect.result()
+        c = collected
         items = render.output_items(ids, c, plan.forced)
         status = "incomplete" if c.finish == "length" else "completed"
         final = render.response(ids, body, status, items, c.usage, plan.warnings, c.finish)
