@@ -77,7 +77,6 @@ def test_base64_and_shortened_vectors(client: openai.OpenAI, server: str) -> Non
 
 
 @pytest.mark.parametrize(("body", "says"), [
-    ({"model": DEFAULT_MODEL, "input": "Hi"}, "not an embedding model"),
     ({"model": EMBED_FILE, "input": "word " * 600}, "embeds at most 512"),
     ({"model": EMBED_FILE, "input": "Hi", "dimensions": 1000}, "384 dimensions"),
     ({"model": EMBED_FILE, "input": []}, "must not be empty"),
@@ -127,6 +126,22 @@ def _embed_through_ollama(ol: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as cut:
         ol.embed(model="all-minilm", input="word " * 600, truncate=False)
     assert cut.value.status_code == 400
-    with pytest.raises(ollama.ResponseError) as refused:  # a chat model does not embed, as in Ollama's answer
-        ol.embed(model="smollm2:135m", input="Hi")
-    assert refused.value.status_code == 400
+    chat = ol.embed(model="smollm2:135m", input=["Hi", "Hello"])  # a chat model embeds too, as in Ollama
+    assert len(chat.embeddings) == 2 and len(chat.embeddings[0]) == 576
+
+
+def test_a_chat_model_embeds_on_llamacpp_and_says_why_not_on_mistralrs(
+        openai_server: str, engine_name: str, layer_factory: Callable[..., RunningLayer]) -> None:  # noqa: F811
+    r = httpx.post(f"{openai_server}/v1/embeddings", timeout=120,
+                   json={"model": DEFAULT_MODEL, "input": ["The cat sat.", "A cat was sitting.", "Stocks fell."]})
+    through_ollama = httpx.post(f"{layer_factory(openai_server).url}/api/embed", timeout=120,
+                                json={"model": "smollm2:135m", "input": "The cat sat."})
+    if engine_name == "mistralrs":
+        assert r.status_code == 400 and "llama.cpp" in r.json()["error"]["message"]
+        assert through_ollama.status_code == 400 and "llama.cpp" in through_ollama.json()["error"]
+        return
+    assert through_ollama.status_code == 200 and len(through_ollama.json()["embeddings"][0]) == 576
+    assert r.status_code == 200, r.text
+    a, b, c = (item["embedding"] for item in r.json()["data"])
+    assert len(a) == 576 and math.isclose(_cos(a, a), 1.0, rel_tol=1e-4)
+    assert _cos(a, b) > _cos(a, c)  # even a chat model's mean-pooled states rank these

@@ -148,7 +148,6 @@ def test_unknown_model_is_404_in_ollamas_shape(http: httpx.Client, method: str, 
         ("/api/generate", {"model": MODEL, "prompt": "def f(", "suffix": ")"}, "does not support insert"),
         ("/api/chat", {"model": MODEL, "messages": [], "top_logprobs": 21}, "top_logprobs"),
         ("/api/chat", {"model": MODEL, "messages": [], "keep_alive": "later"}, "keep_alive"),
-        ("/api/embed", {"model": MODEL, "input": "hi"}, "does not support embedding"),
     ],
 )
 def test_bad_input_is_a_400_with_an_error_field(http: httpx.Client, path: str, body: Any, fragment: str) -> None:

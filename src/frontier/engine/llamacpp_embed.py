@@ -1,6 +1,7 @@
 """Sentence embeddings on llama.cpp: a context with pooling, where each input is one sequence of a batch and
-llama.cpp pools its token vectors (mean for BERT sentence models, as their GGUF says). No KV cache is kept:
-every encode stands alone, so this needs none of the generation scheduler.
+llama.cpp pools its token vectors (mean for BERT sentence models, as their GGUF says). An encoder keeps no KV
+cache: every encode stands alone, so this needs none of the generation scheduler. A chat (causal) model embeds
+too, as in Ollama: its inputs are decoded with mean pooling and the cache cleared after each batch.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from frontier.errors import ContextLengthError, ModelLoadError
 
 
 class EmbedContext:
-    def __init__(self, model: Model, *, n_ctx: int, n_seq: int, n_threads: int) -> None:
+    def __init__(self, model: Model, *, n_ctx: int, n_seq: int, n_threads: int, causal: bool = False) -> None:
         lib = self.lib = model.lib
         self.model = model
         params = lib.llama_context_default_params()
@@ -23,6 +24,9 @@ class EmbedContext:
         params.n_threads = params.n_threads_batch = n_threads
         params.embeddings = True
         params.no_perf = True
+        self.causal = causal
+        if causal:  # a chat model's GGUF names no pooling: mean over the input's tokens
+            params.pooling_type = lib.LLAMA_POOLING_TYPE_MEAN
         self.ptr = lib.llama_init_from_model(model.ptr, params)
         if not self.ptr:
             raise ModelLoadError(f"llama.cpp could not create an embedding context of {n_ctx} tokens")
@@ -58,8 +62,13 @@ class EmbedContext:
                 group += 1
                 i += 1
             raw.n_tokens = n
-            if lib.llama_encode(self.ptr, raw) != 0:
-                raise RuntimeError("llama_encode failed")
+            if self.causal:
+                status = lib.llama_decode(self.ptr, raw)
+                lib.llama_memory_clear(lib.llama_get_memory(self.ptr), True)
+            else:
+                status = lib.llama_encode(self.ptr, raw)
+            if status != 0:
+                raise RuntimeError(f"llama.cpp could not embed this batch (status {status})")
             for seq in range(group):
                 ptr = lib.llama_get_embeddings_seq(self.ptr, seq)
                 vector = list(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float))[: self.n_embd])

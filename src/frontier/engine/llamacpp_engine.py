@@ -57,6 +57,7 @@ _KV_POOL_CAP = 16384
 _SPLIT_KV_BYTES = 2 * 2**30
 _BATCH_TOKENS = 512  # tokens decoded per step at most (generating tokens + prompt chunks)
 _EMBED_SEQUENCES = 16  # inputs encoded together at most
+_CHAT_EMBED_TOKENS = 2048  # a chat model's inputs to embed: its own small context, not the generation pool
 
 
 def thread_count(configured: int = 0) -> int:
@@ -181,11 +182,10 @@ class LlamaCppEngine:
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         self._resolve(request.model)
+        model = self._loaded_model()
         embedder = self._embedder
         if embedder is None:
-            raise InvalidRequestError(f"model {request.model!r} generates text; it is not an embedding model",
-                                      param="model", code="model_not_embedding")
-        model = self._loaded_model()
+            embedder = await asyncio.to_thread(self._chat_embedder, model)
         inputs = [model.tokenize(x, add_special=True, parse_special=False) if isinstance(x, str) else list(x)
                   for x in request.inputs]
         if (bad := next((t for x in inputs for t in x if not 0 <= t < model.n_vocab), None)) is not None:
@@ -197,6 +197,15 @@ class LlamaCppEngine:
                 return embedder.embed(fitted)
 
         return Embeddings(vectors=await asyncio.to_thread(run), prompt_tokens=sum(len(x) for x in fitted))
+
+    def _chat_embedder(self, model: Model) -> EmbedContext:
+        """A chat model embeds too (Ollama does): a small context of its own, made on the first request."""
+        with self._embed_lock:
+            made = self._embedder or EmbedContext(model, n_ctx=min(self.info.context_length, _CHAT_EMBED_TOKENS),
+                                                  n_seq=_EMBED_SEQUENCES, causal=True,
+                                                  n_threads=thread_count(self._settings.mistral_threads))
+            self._embedder = made
+            return made
 
     def _load_weights(self, quantization: str, gpu_layers: int) -> tuple[Model, str]:
         """The model as shipped, or its Q8_0 copy where `auto` asks for one (llamacpp_requant.py)."""

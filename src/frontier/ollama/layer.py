@@ -258,7 +258,8 @@ class OllamaLayer:
         self, model: UpstreamModel, name: str, inputs: list[str], dimensions: int | None, watch: Stopwatch,
         truncate: bool | None = None,
     ) -> dict[str, Any]:
-        self._require(model, name, "embedding", True)
+        # No capability check here: a chat model embeds too on Frontier's llama.cpp engine (as in Ollama, whose
+        # /api/show lists no "embedding" for it); the upstream answers for each model.
         watch.mark_upstream()
         try:
             return await self.upstream.post_json(
