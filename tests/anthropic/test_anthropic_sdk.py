@@ -46,7 +46,7 @@ def test_a_stop_sequence_ends_the_answer_and_is_named(client: anthropic.Anthropi
 
 def test_a_forced_tool_call_validates_and_its_result_goes_back(client: anthropic.Anthropic) -> None:
     question = {"role": "user", "content": "What is the weather in Paris?"}
-    r = client.messages.create(model=DEFAULT_MODEL, max_tokens=96, tools=[WEATHER],
+    r = client.messages.create(model=DEFAULT_MODEL, max_tokens=200, tools=[WEATHER], extra_body=GREEDY,
                                tool_choice={"type": "tool", "name": "get_weather"}, messages=[question])
     assert r.stop_reason == "tool_use"
     call = next(b for b in r.content if b.type == "tool_use")
@@ -62,8 +62,8 @@ def test_a_forced_tool_call_validates_and_its_result_goes_back(client: anthropic
 def test_any_tool_picks_one_of_several_under_its_schema(client: anthropic.Anthropic) -> None:
     clock = {"name": "get_time", "description": "The time in a time zone",
              "input_schema": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}}
-    r = client.messages.create(model=DEFAULT_MODEL, max_tokens=96, tools=[WEATHER, clock],
-                               tool_choice={"type": "any"},
+    r = client.messages.create(model=DEFAULT_MODEL, max_tokens=200, tools=[WEATHER, clock],
+                               tool_choice={"type": "any"}, extra_body=GREEDY,
                                messages=[{"role": "user", "content": "What time is it in Tokyo?"}])
     call = next(b for b in r.content if b.type == "tool_use")
     schema = {"get_weather": WEATHER["input_schema"], "get_time": clock["input_schema"]}[call.name]
@@ -81,7 +81,7 @@ def test_stream_gives_text_pieces_and_the_final_message(client: anthropic.Anthro
 
 
 def test_a_streamed_forced_tool_arrives_whole(client: anthropic.Anthropic) -> None:
-    with client.messages.stream(model=DEFAULT_MODEL, max_tokens=96, tools=[WEATHER],
+    with client.messages.stream(model=DEFAULT_MODEL, max_tokens=200, tools=[WEATHER], extra_body=GREEDY,
                                 tool_choice={"type": "tool", "name": "get_weather"},
                                 messages=[{"role": "user", "content": "Weather in Oslo?"}]) as stream:
         final = stream.get_final_message()

@@ -148,3 +148,21 @@ def test_a_new_request_takes_the_slot_that_serves_it_best(slots: list[_Slot], pr
 ])
 def test_each_slot_gets_its_own_context_only_where_memory_allows(ctx_len, slots, per_cell, limit, split) -> None:  # type: ignore[no-untyped-def]
     assert kv_split(ctx_len, slots, per_cell, limit) is split
+
+
+@pytest.mark.parametrize(("pieces", "shown", "rest", "calls"), [
+    (["Hel", "lo ", "there"], ["Hel", "lo ", "there"], "", []),  # prose streams piece by piece
+    (["{\"name\": \"w\", ", "\"arguments\": {}}"], ["", ""], "", ["w"]),  # a bare call is held, then a call
+    (["{not json", "}"], ["", ""], "{not json}", []),  # held JSON that is no call: text at the end
+    (["Let me look. <tool", "_call>{\"name\": \"w\", \"arguments\": {}}</tool_call>"],
+     ["Let me look. ", ""], "", ["w"]),  # prose, then a call block: the prose was already shown
+    (["a <to", "y> b"], ["a ", "<toy> b"], "", []),  # a tail that only looked like a block opening
+    (["<tool_call>{\"name\": \"nope\", \"arguments\": {}}"], [""], "<tool_call>{\"name\": \"nope\", \"arguments\": {}}",
+     []),  # a call of a tool nobody offered stays text
+])
+def test_a_tool_offered_answer_streams_its_prose_and_holds_what_may_be_a_call(
+        pieces: list[str], shown: list[str], rest: str, calls: list[str]) -> None:
+    watch = tool_calls.CallWatch({"w"})
+    assert [watch.push(p) for p in pieces] == shown
+    text, found = watch.finish()
+    assert text == rest and [c.name for c in found] == calls

@@ -278,3 +278,20 @@ def test_the_passthrough_carries_one_request_id_both_ways(ollama_url: str, sent:
 def test_the_version_is_one_codex_accepts(http: httpx.Client) -> None:
     version = http.get("/api/version").json()["version"]
     assert tuple(int(x) for x in version.split(".")) >= (0, 13, 4)  # Codex's --oss check refuses older
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/v1/messages"])
+def test_the_v1_routes_take_ollama_model_names(http: httpx.Client, path: str) -> None:
+    """As Ollama's own /v1 routes do: `codex --oss -m smollm2:135m` names the model the way /api/tags lists it."""
+    body: dict[str, Any] = {"model": MODEL, "max_tokens": 4, "max_output_tokens": 4,
+                            "messages": [{"role": "user", "content": "Hi"}], "input": "Hi"}
+    if path == "/v1/responses":
+        body = {k: v for k, v in body.items() if k in ("model", "input", "max_output_tokens")}
+    elif path == "/v1/messages":
+        body = {k: v for k, v in body.items() if k in ("model", "messages", "max_tokens")}
+    else:
+        body = {k: v for k, v in body.items() if k in ("model", "messages", "max_tokens")}
+    response = http.post(path, json=body)
+    assert response.status_code == 200, response.text
+    unknown = http.post(path, json={**body, "model": "no-such-model:7b"})
+    assert unknown.status_code == 404, unknown.text

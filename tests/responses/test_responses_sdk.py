@@ -45,7 +45,8 @@ def test_previous_response_id_carries_the_conversation(client: openai.OpenAI) ->
 
 
 def test_a_forced_function_call_and_its_output_sent_back(client: openai.OpenAI) -> None:
-    r = client.responses.create(model=DEFAULT_MODEL, input="What is the weather in Paris?", max_output_tokens=60,
+    r = client.responses.create(model=DEFAULT_MODEL, input="What is the weather in Paris?", max_output_tokens=200,
+                                temperature=0,
                                 tools=[WEATHER, {"type": "web_search"}],
                                 tool_choice={"type": "function", "name": "get_weather"})
     call = next(item for item in r.output if item.type == "function_call")
@@ -74,7 +75,7 @@ def test_stream_has_the_typed_events_and_the_final_response(client: openai.OpenA
 
 def test_a_streamed_forced_call_gives_function_call_argument_events(client: openai.OpenAI) -> None:
     with client.responses.stream(model=DEFAULT_MODEL, input="Weather in Oslo?", tools=[WEATHER],
-                                 tool_choice="required", max_output_tokens=60) as stream:
+                                 tool_choice="required", max_output_tokens=200, temperature=0) as stream:
         events = list(stream)
         final = stream.get_final_response()
     assert "response.function_call_arguments.done" in [e.type for e in events]
@@ -90,6 +91,9 @@ def test_input_tokens_and_errors(client: openai.OpenAI, port_url: str) -> None:
     assert gone.value.code == "previous_response_not_found"
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="no-such-model", input="x")
+    with pytest.raises(openai.BadRequestError) as overflow:
+        client.responses.create(model=DEFAULT_MODEL, input="word " * 9000)
+    assert overflow.value.code == "context_length_exceeded" and overflow.value.param == "input"
     with pytest.raises(openai.BadRequestError) as image:
         client.responses.create(model=DEFAULT_MODEL, input=[{"role": "user", "content": [
             {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}]}])

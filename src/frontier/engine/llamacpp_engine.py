@@ -377,6 +377,8 @@ class LlamaCppEngine:
         ]
         known = {str((t.get("function") or {}).get("name")) for t in request.tools or []}
         held: dict[int, list[Delta]] = {}
+        watches: dict[int, tool_calls.CallWatch] = {}
+        stream_prose = use_tools and not p.logprobs  # logprobs stay whole: held deltas keep theirs
         try:
             for job in jobs:
                 scheduler.submit(job)
@@ -397,8 +399,12 @@ class LlamaCppEngine:
                 if not use_tools:
                     yield item
                     continue
-                # With tools offered, a choice's text is held until it ends: only then is it known whether
-                # the model answered or called a tool.
+                if stream_prose:
+                    for delta in _watched(watches.setdefault(item.index, tool_calls.CallWatch(known)), item):
+                        yield delta
+                    continue
+                # With tools offered and logprobs asked for, a choice's text is held until it ends: only then is
+                # it known whether the model answered or called a tool.
                 held.setdefault(item.index, []).append(item)
                 if item.finish_reason:
                     for delta in _resolve_tools(held.pop(item.index), known):
@@ -408,6 +414,19 @@ class LlamaCppEngine:
             for job in jobs:
                 job.cancelled.set()
             scheduler.wake()
+
+
+def _watched(watch: tool_calls.CallWatch, item: Delta) -> list[Delta]:
+    """A delta of a tool-offered choice: its prose now, a call (or held text) when the choice ends."""
+    shown = watch.push(item.text)
+    if not item.finish_reason:
+        return [Delta(index=item.index, text=shown)] if shown else []
+    rest, calls = watch.finish()
+    if calls:
+        out = [Delta(index=item.index, text=shown)] if shown else []
+        return [*out, Delta(index=item.index, tool_calls=calls, finish_reason="tool_calls")]
+    return [Delta(index=item.index, text=shown + rest, finish_reason=item.finish_reason,
+                  stop_sequence=item.stop_sequence)]
 
 
 def _resolve_tools(deltas: list[Delta], known: set[str]) -> list[Delta]:

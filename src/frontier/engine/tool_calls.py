@@ -72,3 +72,56 @@ def parse(text: str, known: set[str]) -> list[ToolCall]:
                 return []
             calls.append(call)
     return calls
+
+
+_OPEN = "<tool_call>"
+
+
+class CallWatch:
+    """One choice's text while tools are offered: prose streams as it comes, what may be a call is held.
+
+    A text that starts as JSON (`{`, `[`) may be a bare call and is held whole; otherwise text streams until a
+    `<tool_call>` block opens (any tail that could still become one is held back), and from there on is held.
+    At the end the held part is parsed: calls, or plain text after all. So an agent sees a plain answer token by
+    token instead of all at once when it ends, as it did while every tool-offered answer was held."""
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+        self.text = ""
+        self.sent = 0
+        self.holding = False
+        self.decided = False
+
+    def push(self, piece: str) -> str:
+        """Adds generated text; returns what can be shown now."""
+        self.text += piece
+        if not self.decided:
+            start = self.text.lstrip()
+            if not start:
+                return ""
+            self.decided = True
+            self.holding = start[0] in "{["
+        if self.holding:
+            return ""
+        opened = self.text.find(_OPEN, self.sent)
+        if opened >= 0:
+            self.holding = True
+            safe = opened
+        else:
+            safe = len(self.text) - _partial_open(self.text)
+        out, self.sent = self.text[self.sent:safe], max(self.sent, safe)
+        return out
+
+    def finish(self) -> tuple[str, list[ToolCall]]:
+        """(text not yet shown, calls): the held part read as calls where it is one, else as text."""
+        rest = self.text[self.sent:]
+        calls = parse(rest, self.known) if rest.strip() else []
+        return ("", calls) if calls else (rest, [])
+
+
+def _partial_open(text: str) -> int:
+    """Length of the longest tail of `text` that is a proper prefix of `<tool_call>`."""
+    for n in range(min(len(_OPEN) - 1, len(text)), 0, -1):
+        if _OPEN.startswith(text[-n:]):
+            return n
+    return 0

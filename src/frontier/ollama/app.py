@@ -193,7 +193,7 @@ def create_app(
         *_inference_routes(layer, limits),
         *_meta_routes(layer),
         Route("/metrics", metrics, methods=["GET"]),
-        _passthrough(upstream),
+        _passthrough(upstream, layer),
     ]
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     handlers = {kind: _handle for kind in (FrontierError, ClientGone, HTTPException, Exception)}
@@ -302,11 +302,29 @@ def _inference_routes(layer: OllamaLayer, limits: Limits) -> list[BaseRoute]:
     ]
 
 
-def _passthrough(upstream: Upstream) -> BaseRoute:
-    """Ollama serves the OpenAI API on its own port too; here /v1/* goes to the upstream unchanged."""
+async def _upstream_names(layer: OllamaLayer, body: bytes) -> bytes:
+    """The body with an Ollama model name (`smollm2:135m`) replaced by the upstream's id, as Ollama's own /v1
+    routes take its names (`codex --oss -m smollm2:135m`); a body that is not such JSON passes unchanged."""
+    try:
+        data = fastjson.loads_request(body) if body[:1] == b"{" else None
+    except ValueError:
+        return body
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+        return body
+    try:
+        model = await layer.lookup(data["model"])
+    except FrontierError:  # unknown here: the upstream answers for it, in the dialect of the route
+        return body
+    return body if model.id == data["model"] else fastjson.dumps({**data, "model": model.id})
+
+
+def _passthrough(upstream: Upstream, layer: OllamaLayer) -> BaseRoute:
+    """Ollama serves the OpenAI API (and Anthropic's, and the Responses API) on its own port too; here /v1/*
+    goes to the upstream, with Ollama model names turned into the upstream's ids."""
 
     async def passthrough(request: Request) -> Response:
-        body = await request.body()
+        body = await _upstream_names(layer, await request.body()) if request.method == "POST" else \
+            await request.body()
         headers = {key: value for key, value in request.headers.items() if key.lower() not in _HOP_BY_HOP}
         headers.pop("content-length", None)
         path = request.path_params["path"]

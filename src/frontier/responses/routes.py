@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from frontier import fastjson
 from frontier.engine.protocol import Delta, Engine
-from frontier.errors import FrontierError, InvalidRequestError
+from frontier.errors import ContextLengthError, FrontierError, InvalidRequestError
 from frontier.openai.body import StrictJSONRoute
 from frontier.openai.client_gone import unless_gone
 from frontier.openai.routes import SSE_HEADERS, start_unless_gone
@@ -84,7 +84,11 @@ def build_responses_router(engine: Engine, store: ResponseStore) -> APIRouter:
     @router.post("/v1/responses", response_model=None, responses=_STREAMED)
     async def create(body: wire.ResponsesRequest, request: Request) -> Any:
         plan = translate.to_plan(body, _previous(store, body.previous_response_id))
-        started = await start_unless_gone(request, engine, plan.request)
+        try:
+            started = await start_unless_gone(request, engine, plan.request)
+        except ContextLengthError as exc:
+            exc.param = "input"  # what the caller sent here (the engine names its messages)
+            raise
         if started is None:
             return Response(status_code=499)  # nobody is listening; the status is for the access log
         first, stream = started
