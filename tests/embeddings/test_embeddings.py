@@ -143,5 +143,8 @@ def test_a_chat_model_embeds_on_llamacpp_and_says_why_not_on_mistralrs(
     assert through_ollama.status_code == 200 and len(through_ollama.json()["embeddings"][0]) == 576
     assert r.status_code == 200, r.text
     a, b, c = (item["embedding"] for item in r.json()["data"])
-    assert len(a) == 576 and math.isclose(_cos(a, a), 1.0, rel_tol=1e-4)
-    assert _cos(a, b) > _cos(a, c)  # even a chat model's mean-pooled states rank these
+    # Unit vectors, one per input. No ranking is asserted: a chat model's mean-pooled states are weak embeddings
+    # (measured: it put "Stocks fell." closer to "The cat sat." than "A cat was sitting."), as the README says.
+    assert len(a) == 576 and math.isclose(_cos(a, a), 1.0, rel_tol=1e-4) and _cos(a, b) < 0.9999
+    empty = httpx.post(f"{openai_server}/v1/embeddings", timeout=60, json={"model": DEFAULT_MODEL, "input": ""})
+    assert empty.status_code == 400 and "no tokens" in empty.json()["error"]["message"]

@@ -144,12 +144,16 @@ def test_empty_messages_load_and_keep_alive_zero_unloads(client: ollama.Client) 
     assert unloaded.done and unloaded.done_reason == "unload"
 
 
-def test_embed_is_refused_cleanly_for_a_chat_only_model(client: ollama.Client) -> None:
-    # The default model serves no embeddings; where a model does, /api/embed forwards to /v1/embeddings.
+def test_a_chat_model_embeds_on_llamacpp_and_is_refused_cleanly_on_mistralrs(client: ollama.Client,
+                                                                            engine_name: str) -> None:
+    # As in Ollama, a chat model embeds (llama.cpp); mistral.rs serves no embeddings and says where they are.
+    if engine_name == "llamacpp":
+        assert len(client.embed(model=MODEL, input=["hello"]).embeddings[0]) == 576
+        return
     with pytest.raises(ollama.ResponseError) as caught:
         client.embed(model=MODEL, input=["hello"])
     assert caught.value.status_code == 400
-    assert "does not support embedding" in caught.value.error
+    assert "llama.cpp engine" in caught.value.error
 
 
 def test_unknown_model_is_a_404_the_client_understands(client: ollama.Client) -> None:

@@ -60,11 +60,14 @@ def test_a_forced_function_call_and_its_output_sent_back(client: openai.OpenAI) 
 
 
 def test_stream_has_the_typed_events_and_the_final_response(client: openai.OpenAI) -> None:
-    with client.responses.stream(model=DEFAULT_MODEL, input="Say hello.", max_output_tokens=400) as stream:
+    with client.responses.stream(model=DEFAULT_MODEL, input="Say hello.", max_output_tokens=64) as stream:
         events = list(stream)
-        final = stream.get_final_response()
     kinds = [e.type for e in events]
-    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    # The last event carries the whole response: completed, or incomplete where max_output_tokens cut it
+    # (the SDK's get_final_response reads only the first, as OpenAI's own API ends such a stream the same way).
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] in ("response.completed", "response.incomplete")
+    final = events[-1].response
     for kind in ("response.output_item.added", "response.content_part.added", "response.output_text.delta",
                  "response.output_text.done", "response.output_item.done"):
         assert kind in kinds, kind

@@ -190,6 +190,8 @@ class LlamaCppEngine:
                   for x in request.inputs]
         if (bad := next((t for x in inputs for t in x if not 0 <= t < model.n_vocab), None)) is not None:
             raise InvalidRequestError(f"input: token {bad} is not in this model's vocabulary", param="input")
+        if (empty := next((i for i, x in enumerate(inputs) if not x), None)) is not None:
+            raise InvalidRequestError(f"input[{empty}] has no tokens to embed", param="input")
         fitted = [embedder.fit(x, request.truncate, i) for i, x in enumerate(inputs)]
 
         def run() -> list[list[float]]:
