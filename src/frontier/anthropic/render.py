@@ -9,7 +9,8 @@ from typing import Any
 
 from frontier.anthropic.translate import ToolPlan
 from frontier.engine import forced_tool
-from frontier.engine.protocol import Delta, ToolCall, Usage
+from frontier.engine.collected import Collected
+from frontier.engine.protocol import Delta, Usage
 
 Event = tuple[str, dict[str, Any]]  # (event type, data)
 
@@ -39,25 +40,6 @@ def stop_reason(finish: str | None, stop_sequence: str | None, tool_use: bool) -
     if tool_use or finish == "tool_calls":
         return "tool_use"
     return "stop_sequence" if stop_sequence else "end_turn"
-
-
-@dataclass
-class Collected:
-    text: str = ""
-    reasoning: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    finish: str | None = None
-    stop_sequence: str | None = None
-    usage: Usage = field(default_factory=Usage)
-
-    def add(self, d: Delta) -> None:
-        if d.usage is not None:
-            self.usage = d.usage
-        self.text += d.text
-        self.reasoning += d.reasoning
-        self.tool_calls.extend(d.tool_calls)
-        self.finish = d.finish_reason or self.finish
-        self.stop_sequence = d.stop_sequence or self.stop_sequence
 
 
 def message(mid: str, model: str, c: Collected, plan: ToolPlan, tool_id: str) -> dict[str, Any]:

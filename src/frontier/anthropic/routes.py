@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from frontier import fastjson
 from frontier.anthropic import render, translate, wire
 from frontier.anthropic.errors import error_body
+from frontier.engine.collected import collect
 from frontier.engine.protocol import Delta, Engine
 from frontier.errors import FrontierError
 from frontier.openai import errors as openai_errors
@@ -51,18 +52,6 @@ async def _events(first: Delta | None, stream: AsyncGenerator[Delta, None],
         await stream.aclose()
 
 
-async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> render.Collected:
-    c = render.Collected()
-    try:
-        if first is not None:
-            c.add(first)
-        async for d in stream:
-            c.add(d)
-    finally:
-        await stream.aclose()
-    return c
-
-
 def build_anthropic_router(engine: Engine) -> APIRouter:
     router = APIRouter(route_class=StrictJSONRoute, tags=["Anthropic Messages"])
 
@@ -78,7 +67,7 @@ def build_anthropic_router(engine: Engine) -> APIRouter:
             out = render.StreamTranslator(mid, body.model, plan, tool_id)
             return StreamingResponse(_events(first, stream, out), media_type="text/event-stream",
                                      headers=SSE_HEADERS)
-        collected = await unless_gone(request, _collect(first, stream))
+        collected = await unless_gone(request, collect(first, stream))
         if collected is None:  # the client left: the generation was stopped for it
             return Response(status_code=499)
         return render.message(mid, body.model, collected, plan, tool_id)

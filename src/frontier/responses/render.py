@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from frontier.engine import forced_tool
-from frontier.engine.protocol import Delta, ToolCall, Usage
+from frontier.engine.collected import Collected
+from frontier.engine.protocol import Delta, Usage
 from frontier.responses import wire
 
 Event = dict[str, Any]
@@ -18,23 +19,6 @@ Event = dict[str, Any]
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
-
-
-@dataclass
-class Collected:
-    text: str = ""
-    reasoning: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    finish: str | None = None
-    usage: Usage = field(default_factory=Usage)
-
-    def add(self, d: Delta) -> None:
-        if d.usage is not None:
-            self.usage = d.usage
-        self.text += d.text
-        self.reasoning += d.reasoning
-        self.tool_calls.extend(d.tool_calls)
-        self.finish = d.finish_reason or self.finish
 
 
 @dataclass

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from frontier import fastjson
+from frontier.engine.collected import collect
 from frontier.engine.protocol import Delta, Engine
 from frontier.errors import ContextLengthError, FrontierError, InvalidRequestError
 from frontier.openai.body import StrictJSONRoute
@@ -66,18 +67,6 @@ async def _events(first: Delta | None, stream: AsyncGenerator[Delta, None], out:
         await stream.aclose()
 
 
-async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> render.Collected:
-    c = render.Collected()
-    try:
-        if first is not None:
-            c.add(first)
-        async for d in stream:
-            c.add(d)
-    finally:
-        await stream.aclose()
-    return c
-
-
 def build_responses_router(engine: Engine, store: ResponseStore) -> APIRouter:
     router = APIRouter(route_class=StrictJSONRoute, tags=["Responses"])
 
@@ -97,7 +86,7 @@ def build_responses_router(engine: Engine, store: ResponseStore) -> APIRouter:
             out = render.StreamTranslator(ids, body, plan.forced, plan.warnings)
             return StreamingResponse(_events(first, stream, out, store, plan), media_type="text/event-stream",
                                      headers=SSE_HEADERS)
-        collected = await unless_gone(request, _collect(first, stream))
+        collected = await unless_gone(request, collect(first, stream))
         if collected is None:  # the client left: the generation was stopped for it
             return Response(status_code=499)
         c = collected
