@@ -42,17 +42,21 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 class ServerProcess:
-    """A `frontier serve` child process with its own environment and log file."""
+    """A `frontier serve` child process with its own environment and log file; with `ollama`, the same process
+    serves the Ollama API too (`frontier serve --ollama`, what `frontier run` starts) at `ollama_url`."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None, ollama: bool = False) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ollama_port = free_port() if ollama else 0
+        self.ollama_url = f"http://127.0.0.1:{self.ollama_port}" if ollama else ""
         self.log_path = log_path
-        full_env = {**os.environ, "MISTRAL_API_PORT": str(self.port), "MISTRAL_MODELS_PATH": str(MODELS), **env}
+        ports = {"MISTRAL_API_PORT": str(self.port)} | ({"OLLAMA_API_PORT": str(self.ollama_port)} if ollama else {})
+        full_env = {**os.environ, **ports, "MISTRAL_MODELS_PATH": str(MODELS), **env}
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "frontier", "serve"], env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=log_path.parent,
+            [sys.executable, "-m", "frontier", "serve", *(["--ollama"] if ollama else [])], env=full_env,
+            stdout=self._log, stderr=subprocess.STDOUT, cwd=log_path.parent,
         )
 
     def wait_healthy(self, timeout: float = 180) -> None:
@@ -79,12 +83,12 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """Factory: start_server(env) -> a healthy ServerProcess; all are stopped at session end."""
+    """Factory: start_server(env, ollama=False) -> a healthy ServerProcess; all are stopped at session end."""
     started: list[ServerProcess] = []
 
-    def start(env: dict[str, str] | None = None, wait: bool = True) -> ServerProcess:
+    def start(env: dict[str, str] | None = None, wait: bool = True, ollama: bool = False) -> ServerProcess:
         folder = tmp_path_factory.mktemp("server")
-        server = ServerProcess(env or {}, folder / "server.log")
+        server = ServerProcess(env or {}, folder / "server.log", ollama=ollama)
         started.append(server)
         if wait:
             server.wait_healthy()

@@ -1,4 +1,4 @@
-"""`frontier run` (what `make run` starts): both services come up, print their URLs, and stop together."""
+"""`frontier run` (what `make run` starts): one process serves both APIs, prints their URLs, and stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 from tests.conftest import MODELS, free_port
 
 
-def test_run_starts_server_and_ollama_layer_and_sigterm_stops_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_run_serves_both_apis_from_one_process_and_sigterm_stops_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     api, ollama = free_port(), free_port()
     env = {**os.environ, "MISTRAL_API_PORT": str(api), "OLLAMA_API_PORT": str(ollama),
            "MISTRAL_MODELS_PATH": str(MODELS)}
@@ -32,6 +32,13 @@ def test_run_starts_server_and_ollama_layer_and_sigterm_stops_both(tmp_path) -> 
             time.sleep(0.3)
         tags = httpx.get(f"http://127.0.0.1:{ollama}/api/tags", timeout=10).json()
         assert "smollm2:135m" in [m["name"] for m in tags["models"]]
+        # One process: no child serves either port (the Ollama API is not a second process any more).
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert children == [], children
+        chat = httpx.post(f"http://127.0.0.1:{ollama}/api/chat", timeout=60, json={
+            "model": "smollm2:135m", "stream": False, "messages": [{"role": "user", "content": "Hi"}],
+            "options": {"num_predict": 4}}).json()
+        assert chat["done"] is True and chat["eval_count"] > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
     finally:

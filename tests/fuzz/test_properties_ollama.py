@@ -10,11 +10,12 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from tests.fuzz.strategies import json_values, objects, shaped
 
+from frontier.engine.remote.translate import CHAT_PATH, COMPLETIONS_PATH, ChunkReader, request_body
 from frontier.errors import FrontierError, InvalidRequestError
 from frontier.ollama import options, translate
 from frontier.ollama.clock import Stopwatch
 from frontier.ollama.names import derive_name, normalise
-from frontier.ollama.responses import StreamState, from_openai_response
+from frontier.ollama.responses import Gathered, StreamState
 from frontier.ollama.wire import ChatRequest, GenerateRequest, Message, parse_body
 
 # Bounded and reproducible; no "explain" phase (it can take minutes on these nested strategies).
@@ -55,13 +56,13 @@ def test_chat_translation_answers_or_raises_invalid_request(body: Any) -> None:
     try:
         req = parse_body(ChatRequest, body)
         sampling = options.parse_options(req.options)
-        out = translate.to_openai_chat(req, "upstream-id", sampling, extensions=True, new_id=lambda: "call_x")
+        generation = translate.chat_request(req, "upstream-id", sampling, new_id=lambda: "call_x")
     except InvalidRequestError:
         return
+    path, out = request_body(generation, extensions=True)
     _serialisable(out)
-    assert out["model"] == "upstream-id"
+    assert path == CHAT_PATH and out["model"] == "upstream-id"
     assert len(out["messages"]) == len(req.messages)
-    assert out.get("stream", False) is req.streaming
 
 
 @FAST
@@ -69,13 +70,14 @@ def test_chat_translation_answers_or_raises_invalid_request(body: Any) -> None:
 def test_generate_translation_answers_or_raises_invalid_request(body: Any) -> None:
     try:
         req = parse_body(GenerateRequest, body)
-        call = translate.to_openai_generate(req, "upstream-id", options.parse_options(req.options), extensions=False)
+        generation = translate.generate_request(req, "upstream-id", options.parse_options(req.options))
     except InvalidRequestError:
         return
-    _serialisable(call.body)
-    assert call.path in (translate.CHAT_PATH, translate.COMPLETIONS_PATH)
-    assert (call.path == translate.COMPLETIONS_PATH) == bool(req.raw or req.suffix)
-    assert not {"top_k", "min_p", "repetition_penalty"} & set(call.body)  # extensions only where advertised
+    path, body = request_body(generation, extensions=False)
+    _serialisable(body)
+    assert path in (CHAT_PATH, COMPLETIONS_PATH)
+    assert (path == COMPLETIONS_PATH) == bool(req.raw or req.suffix)
+    assert not {"top_k", "min_p", "repetition_penalty", "keep_alive"} & set(body)  # extensions only where advertised
 
 
 @FAST
@@ -86,7 +88,10 @@ def test_options_keep_the_values_they_map(raw: dict[str, Any]) -> None:
     except InvalidRequestError as exc:
         assert exc.param and exc.param.startswith("options.")
         return
-    out = options.to_openai_sampling(sampling, extensions=True)
+    params = options.to_params(sampling)
+    out = {"temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k, "min_p": params.min_p,
+           "repetition_penalty": params.repetition_penalty, "presence_penalty": params.presence_penalty,
+           "max_tokens": params.max_tokens, "seed": params.seed, "stop": params.stop}
     _serialisable(out)
     for ollama_key, openai_key in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
                                    ("min_p", "min_p"), ("repeat_penalty", "repetition_penalty"),
@@ -140,11 +145,17 @@ chunks = shaped({"choices": st.lists(shaped({"delta": chunk_deltas, "text": st.t
                   "usage": shaped({"prompt_tokens": st.integers(0, 99), "completion_tokens": st.integers(0, 99)})})
 
 
+def _lines(stream: list[Any], kind: Any) -> list[dict[str, Any]]:
+    """Upstream chunks through the remote engine's reader, then into Ollama lines."""
+    state, reader = StreamState(kind, "m:latest", Stopwatch.started(), new_id=lambda: "call_abcdefgh"), ChunkReader()
+    deltas = [d for chunk in stream for d in reader.read(chunk)] + [reader.end()]
+    return [line for d in deltas for line in state.absorb(d)] + state.finish()
+
+
 @FAST
 @given(stream=st.lists(chunks, max_size=6), kind=st.sampled_from(["chat", "generate"]))
 def test_stream_lines_are_json_objects_ending_with_one_done_line(stream: list[dict[str, Any]], kind: Any) -> None:
-    state = StreamState(kind, "m:latest", Stopwatch.started(), new_id=lambda: "call_abcdefgh")
-    lines = [line for chunk in stream for line in state.absorb(chunk)] + state.finish()
+    lines = _lines(stream, kind)
     encoded = [json.dumps(line, separators=(",", ":")) for line in lines]
     assert all("\n" not in text and isinstance(json.loads(text), dict) for text in encoded)
     assert [line["done"] for line in lines].count(True) == 1 and lines[-1]["done"] is True
@@ -155,20 +166,19 @@ def test_stream_lines_are_json_objects_ending_with_one_done_line(stream: list[di
 @FAST
 @given(stream=st.lists(json_values, max_size=3), kind=st.sampled_from(["chat", "generate"]))
 def test_an_unreadable_upstream_chunk_is_an_upstream_error_not_a_crash(stream: list[Any], kind: Any) -> None:
-    state = StreamState(kind, "m:latest", Stopwatch.started())
     try:
-        lines = [line for chunk in stream for line in state.absorb(chunk)] + state.finish()
-        response = from_openai_response(stream[0] if stream else {}, kind, "m", Stopwatch.started())
+        lines = _lines(stream, kind)
     except FrontierError:
         return
-    assert lines[-1]["done"] is True and response["done"] is True
+    assert lines[-1]["done"] is True
 
 
 @FAST
-@given(response=shaped({"choices": st.lists(shaped({"message": chunk_deltas, "text": st.text(max_size=5),
-                                                        "finish_reason": st.sampled_from([None, "length"])}),
-                                              max_size=1)}), kind=st.sampled_from(["chat", "generate"]))
-def test_a_whole_response_becomes_one_done_object(response: dict[str, Any], kind: Any) -> None:
-    out = from_openai_response(response, kind, "m:latest", Stopwatch.started(), new_id=lambda: "call_abcdefgh")
+@given(stream=st.lists(chunks, max_size=6), kind=st.sampled_from(["chat", "generate"]))
+def test_a_whole_answer_becomes_one_done_object(stream: list[dict[str, Any]], kind: Any) -> None:
+    reader, gathered = ChunkReader(), Gathered()
+    for d in [d for chunk in stream for d in reader.read(chunk)] + [reader.end()]:
+        gathered.add(d)
+    out = gathered.response(kind, "m:latest", Stopwatch.started(), new_id=lambda: "call_abcdefgh")
     _serialisable(out)
     assert out["done"] is True and out["done_reason"] in ("stop", "length")

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from tests.conftest import free_port
+from tests.conftest import ServerProcess, free_port
 
 from frontier.config import Settings
 from frontier.ollama.app import create_app
@@ -78,9 +78,36 @@ def layer_factory() -> Iterator[Callable[..., RunningLayer]]:
         layer.stop()
 
 
+# The two arrangements of the Ollama API: served by the server's own process over its engines (`frontier run`),
+# and in front of an OpenAI-compatible upstream through the remote engine (`frontier proxy`).
+ARRANGEMENTS = ("in-process", "proxy")
+
+
+@pytest.fixture(scope="session", params=ARRANGEMENTS)
+def arrangement(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def ollama_url(openai_server: str, layer_factory: Callable[..., RunningLayer]) -> str:
-    """Base URL of the layer in front of the default server (the whole stack, as `make run` starts it)."""
+def in_process_server(start_server, engine_name: str) -> ServerProcess:  # type: ignore[no-untyped-def]
+    """A server with the default model serving the Ollama API from its own process (what `make run` starts)."""
+    return start_server({"MISTRAL_ENGINE": engine_name}, ollama=True)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def openai_server(openai_server: str, arrangement: str, request: pytest.FixtureRequest) -> str:
+    """The server behind the Ollama API under test: the in-process one's, or the upstream of the proxy."""
+    if arrangement == "in-process":
+        return str(request.getfixturevalue("in_process_server").url)
+    return openai_server
+
+
+@pytest.fixture(scope="session")
+def ollama_url(openai_server: str, arrangement: str, request: pytest.FixtureRequest,
+               layer_factory: Callable[..., RunningLayer]) -> str:
+    """Base URL of the Ollama API in the arrangement under test."""
+    if arrangement == "in-process":
+        return str(request.getfixturevalue("in_process_server").ollama_url)
     return layer_factory(openai_server).url
 
 

@@ -1,4 +1,4 @@
-"""The layer's upstream client against the real server: the model list's background refresh, and a session
+"""The remote engine's upstream client against the real server: the model list's background refresh, and a session
 shared by every client that carries no cookies between them."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 from tests.ollama.conftest import TcpRelay
 
-from frontier.ollama.upstream import Upstream, UpstreamError
+from frontier.engine.remote.faults import UpstreamError
+from frontier.engine.remote.upstream import Upstream
 
 
 async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
@@ -32,7 +33,7 @@ async def test_a_stale_model_list_is_answered_at_once_and_refreshed_behind_it(op
         assert again is first and calls == ["/v1/models"]  # stale: answered without a call to the upstream
         await _until(lambda: len(calls) == 2)  # ... which is made behind it
         fresh = await upstream.models()
-        assert fresh is not first and [model.id for model in fresh or []] == [model.id for model in first]
+        assert fresh is not first and [model["id"] for model in fresh or []] == [model["id"] for model in first]
     finally:
         await upstream.aclose()
 
@@ -49,7 +50,7 @@ async def test_a_failed_background_refresh_keeps_the_list_and_a_forced_refresh_r
         with pytest.raises(UpstreamError):
             await upstream.models(refresh=True)
         relay.start()
-        assert [model.id for model in await upstream.models(refresh=True) or []] == [model.id for model in first]
+        assert [model["id"] for model in await upstream.models(refresh=True) or []] == [model["id"] for model in first]
     finally:
         await upstream.aclose()
 

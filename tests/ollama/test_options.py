@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 
 from frontier.errors import InvalidRequestError
-from frontier.ollama.options import Sampling, ignored_options, parse_options, to_openai_sampling
+from frontier.engine.protocol import GenerationRequest
+from frontier.engine.remote.translate import request_body
+from frontier.ollama.options import Sampling, ignored_options, parse_options, to_params
+
+
+def to_openai_sampling(sampling: Sampling, *, extensions: bool) -> dict[str, Any]:
+    """The sampling fields of what the remote engine sends an upstream, for these options."""
+    _, body = request_body(GenerationRequest(model="m", prompt="p", params=to_params(sampling)),
+                           extensions=extensions)
+    return {k: v for k, v in body.items() if k not in ("model", "prompt", "stream", "stream_options")}
 
 
 @pytest.mark.parametrize(

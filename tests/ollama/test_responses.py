@@ -1,4 +1,5 @@
-"""OpenAI answers and stream chunks -> Ollama objects and NDJSON lines: table-driven, no server."""
+"""Engine deltas -> Ollama objects and NDJSON lines: table-driven, no server. The stream tables start from the
+OpenAI chunks an upstream sends, read by the remote engine (the proxy arrangement's whole way back)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from frontier.engine.protocol import Delta, ToolCall, Usage
+from frontier.engine.remote.translate import ChunkReader, logprobs_from, usage_from
 from frontier.ollama.clock import Stopwatch
 from frontier.ollama.responses import (
+    Gathered,
     StreamState,
     done_reason,
     empty_response,
-    from_openai_logprobs,
-    from_openai_response,
+    from_logprobs,
     metrics,
     parse_arguments,
 )
@@ -27,6 +30,7 @@ METRICS = (
     "eval_duration",
 )
 USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+USED = Usage(prompt_tokens=7, completion_tokens=3)
 
 
 def ids() -> Any:
@@ -94,7 +98,7 @@ def test_metrics_are_nanoseconds_never_zero() -> None:
 
 def test_metrics_measure_ttft_and_decode_time_here() -> None:
     watch = Stopwatch(start=1.0, upstream_start=1.001, first_token=1.5)
-    got = metrics(watch, USAGE, end=2.0)
+    got = metrics(watch, USED, end=2.0)
     assert got["total_duration"] == 1_000_000_000
     assert got["load_duration"] == pytest.approx(1_000_000, rel=1e-3)
     assert got["prompt_eval_duration"] == pytest.approx(499_000_000, rel=1e-3)
@@ -103,29 +107,21 @@ def test_metrics_measure_ttft_and_decode_time_here() -> None:
 
 
 def test_metrics_prefer_upstream_timings_when_given() -> None:
-    got = metrics(Stopwatch(start=0.0), USAGE | {"prompt_seconds": 0.25, "completion_seconds": 0.5}, end=1.0)
+    used = usage_from(USAGE | {"prompt_seconds": 0.25, "completion_seconds": 0.5})
+    got = metrics(Stopwatch(start=0.0), used, end=1.0)
     assert (got["prompt_eval_duration"], got["eval_duration"]) == (250_000_000, 500_000_000)
 
 
+def _gathered(kind: Any, *deltas: Delta) -> dict[str, Any]:
+    gathered = Gathered()
+    for d in (*deltas, Delta(usage=USED)):
+        gathered.add(d)
+    return gathered.response(kind, "smollm2", Stopwatch.started(), ids())
+
+
 def test_non_stream_chat_with_reasoning_and_tool_calls() -> None:
-    response = {
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "reasoning_content": "hmm",
-                    "tool_calls": [
-                        {"id": "x", "type": "function", "function": {"name": "add", "arguments": '{"a":1}'}}
-                    ],
-                },
-            }
-        ],
-        "usage": USAGE,
-    }
-    out = from_openai_response(response, "chat", "smollm2", Stopwatch.started(), ids())
+    out = _gathered("chat", Delta(reasoning="hmm"), Delta(
+        finish_reason="tool_calls", tool_calls=[ToolCall(id="x", name="add", arguments='{"a":1}')]))
     assert out["model"] == "smollm2" and out["done"] is True and out["done_reason"] == "stop"
     assert out["message"] == {
         "role": "assistant",
@@ -137,17 +133,10 @@ def test_non_stream_chat_with_reasoning_and_tool_calls() -> None:
     assert out["created_at"].endswith("Z")
 
 
-def test_non_stream_completion_becomes_generate_response() -> None:
-    response = {"choices": [{"index": 0, "text": "hello", "finish_reason": "length"}], "usage": USAGE}
-    out = from_openai_response(response, "generate", "m", Stopwatch.started())
+def test_non_stream_generate_uses_the_response_field() -> None:
+    out = _gathered("generate", Delta(text="hel"), Delta(text="lo", finish_reason="length"))
     assert out["response"] == "hello" and out["done_reason"] == "length" and "message" not in out
-    assert out["prompt_eval_count"] == 7 and out["eval_count"] == 3
-
-
-def test_non_stream_chat_answer_for_generate_uses_response_field() -> None:
-    response = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
-    out = from_openai_response(response, "generate", "m", Stopwatch.started())
-    assert out["response"] == "hi" and "thinking" not in out
+    assert out["prompt_eval_count"] == 7 and out["eval_count"] == 3 and "thinking" not in out
 
 
 @pytest.mark.parametrize(("kind", "reason"), [("chat", "load"), ("generate", "unload")])
@@ -158,8 +147,9 @@ def test_empty_requests_answer_load_or_unload(kind: Any, reason: Any) -> None:
 
 
 def _stream(kind: Any, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    state = StreamState(kind, "smollm2:135m", Stopwatch.started(), ids())
-    lines = [line for c in chunks for line in state.absorb(c)]
+    state, reader = StreamState(kind, "smollm2:135m", Stopwatch.started(), ids()), ChunkReader()
+    deltas = [d for c in chunks for d in reader.read(c)] + [reader.end()]
+    lines = [line for d in deltas for line in state.absorb(d)]
     return lines + state.finish()
 
 
@@ -235,6 +225,6 @@ def test_logprobs_translate_from_both_openai_shapes() -> None:
             "top_logprobs": [{"token": "a", "logprob": -0.5}, {"token": "b", "logprob": -1.0}],
         }
     ]
-    assert from_openai_logprobs(chat) == expected
-    assert from_openai_logprobs(completion) == expected
-    assert from_openai_logprobs(None) == []
+    assert from_logprobs(logprobs_from(chat)) == expected
+    assert from_logprobs(logprobs_from(completion)) == expected
+    assert from_logprobs(logprobs_from(None)) == []

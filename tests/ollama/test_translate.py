@@ -1,4 +1,6 @@
-"""Ollama requests -> OpenAI requests: table-driven, no server."""
+"""Ollama requests -> the Engine protocol's GenerationRequest: table-driven, no server. Where the tables give an
+OpenAI body, it is what the remote engine sends an upstream for that request (the proxy arrangement), so both
+halves of that path are checked together."""
 
 from __future__ import annotations
 
@@ -8,20 +10,18 @@ from typing import Any
 
 import pytest
 
+from frontier.engine.protocol import GenerationRequest
+from frontier.engine.remote.translate import CHAT_PATH, COMPLETIONS_PATH, request_body, response_format
 from frontier.errors import InvalidRequestError
 from frontier.ollama.options import parse_options
 from frontier.ollama.translate import (
-    CHAT_PATH,
-    COMPLETIONS_PATH,
+    chat_request,
+    generate_request,
     image_part,
     new_tool_call_id,
     sniff_mime,
-    to_openai_chat,
-    to_openai_embeddings,
-    to_openai_format,
-    to_openai_generate,
+    to_grammar,
     to_openai_messages,
-    to_openai_think,
 )
 from frontier.ollama.wire import ChatRequest, GenerateRequest, Message, parse_body
 
@@ -34,6 +34,16 @@ WEBP = base64.b64encode(b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 40).decode()
 def ids() -> Any:
     counter = itertools.count(1)
     return lambda: f"call_{next(counter):08d}"
+
+
+STREAMED = {"stream": True, "stream_options": {"include_usage": True}}
+
+
+def upstream_body(req: GenerationRequest, extensions: bool = True) -> tuple[str, dict[str, Any]]:
+    """What the remote engine sends for `req`, less the streaming fields it always sends."""
+    path, body = request_body(req, extensions=extensions)
+    assert {key: body.pop(key) for key in STREAMED} == STREAMED
+    return path, body
 
 
 @pytest.mark.parametrize(
@@ -56,13 +66,18 @@ def ids() -> Any:
     ],
 )
 def test_format_maps_to_response_format(fmt: Any, expected: Any) -> None:
-    assert to_openai_format(fmt) == expected
+    assert response_format(to_grammar(fmt)) == expected
 
 
 @pytest.mark.parametrize("fmt", ["xml", "JSON ", 3, ["json"], True])
 def test_any_other_format_is_invalid(fmt: Any) -> None:
     with pytest.raises(InvalidRequestError, match="invalid format"):
-        to_openai_format(fmt)
+        to_grammar(fmt)
+
+
+def test_a_format_that_is_no_json_schema_is_invalid() -> None:
+    with pytest.raises(InvalidRequestError, match="not a valid JSON schema"):
+        to_grammar({"type": "objekt"})
 
 
 @pytest.mark.parametrize(
@@ -77,7 +92,9 @@ def test_any_other_format_is_invalid(fmt: Any) -> None:
     ],
 )
 def test_think_maps_to_the_reasoning_switch(think: Any, extensions: bool, expected: dict[str, Any]) -> None:
-    assert to_openai_think(think, extensions=extensions) == expected
+    req = ChatRequest.model_validate({"model": "m", "messages": [], "think": think, "stream": False})
+    _, body = upstream_body(chat_request(req, "m", parse_options(None)), extensions)
+    assert {key: body[key] for key in ("enable_thinking", "reasoning_effort") if key in body} == expected
 
 
 @pytest.mark.parametrize(
@@ -218,13 +235,12 @@ def test_chat_request_translates_with_stream_usage_tools_and_format() -> None:
             "options": {"temperature": 0, "num_predict": 5},
         }
     )
-    body = to_openai_chat(req, "Smol.gguf", parse_options(req.options), extensions=True)
+    path, body = upstream_body(chat_request(req, "Smol.gguf", parse_options(req.options)))
+    assert path == CHAT_PATH
     assert body == {
         "model": "Smol.gguf",
         "temperature": 0.0,
         "max_tokens": 5,
-        "stream": True,
-        "stream_options": {"include_usage": True},
         "messages": [{"role": "user", "content": "hi"}],
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         "response_format": {"type": "json_object"},
@@ -233,13 +249,26 @@ def test_chat_request_translates_with_stream_usage_tools_and_format() -> None:
 
 def test_empty_tools_and_empty_format_are_absent() -> None:
     req = ChatRequest.model_validate({"model": "m", "messages": [], "tools": [], "format": "", "stream": False})
-    body = to_openai_chat(req, "m", parse_options(None), extensions=True)
-    assert body == {"model": "m", "messages": []}
+    generation = chat_request(req, "m", parse_options(None))
+    assert generation.tools is None and generation.grammar is None
+    assert upstream_body(generation)[1] == {"model": "m", "messages": []}
 
 
 def test_logprobs_are_requested_when_asked() -> None:
     req = ChatRequest.model_validate({"model": "m", "stream": False, "logprobs": True, "top_logprobs": 3})
-    assert to_openai_chat(req, "m", parse_options(None), extensions=True)["top_logprobs"] == 3
+    generation = chat_request(req, "m", parse_options(None))
+    assert generation.params.logprobs is True and generation.params.top_logprobs == 3
+    assert upstream_body(generation)[1]["top_logprobs"] == 3
+
+
+def test_samplers_outside_openai_go_only_to_an_upstream_that_takes_them() -> None:
+    req = ChatRequest.model_validate({"model": "m", "stream": False, "keep_alive": "5m", "options": {
+        "top_k": 7, "min_p": 0.1, "repeat_penalty": 1.2, "temperature": 0.5}})
+    generation = chat_request(req, "m", parse_options(req.options), keep_alive=300.0)
+    assert (generation.params.top_k, generation.params.min_p, generation.params.repetition_penalty) == (7, 0.1, 1.2)
+    assert upstream_body(generation)[1] == {"model": "m", "messages": [], "temperature": 0.5, "top_k": 7,
+                                            "min_p": 0.1, "repetition_penalty": 1.2, "keep_alive": 300.0}
+    assert upstream_body(generation, extensions=False)[1] == {"model": "m", "messages": [], "temperature": 0.5}
 
 
 @pytest.mark.parametrize(
@@ -285,9 +314,7 @@ def test_logprobs_are_requested_when_asked() -> None:
 )
 def test_generate_picks_chat_or_plain_completion(request_: dict[str, Any], path: str, expected: dict[str, Any]) -> None:
     req = GenerateRequest.model_validate({"model": "m", "stream": False, **request_})
-    call = to_openai_generate(req, "up", parse_options(None), extensions=True)
-    assert call.path == path
-    assert call.body == {"model": "up", **expected}
+    assert upstream_body(generate_request(req, "up", parse_options(None))) == (path, {"model": "up", **expected})
 
 
 @pytest.mark.parametrize(
@@ -296,16 +323,7 @@ def test_generate_picks_chat_or_plain_completion(request_: dict[str, Any], path:
 def test_raw_with_system_template_context_or_images_is_rejected(extra: dict[str, Any]) -> None:
     req = GenerateRequest.model_validate({"model": "m", "prompt": "p", "raw": True, **extra})
     with pytest.raises(InvalidRequestError, match="raw mode does not support"):
-        to_openai_generate(req, "m", parse_options(None), extensions=True)
-
-
-def test_embeddings_request() -> None:
-    assert to_openai_embeddings("e", ["a", "b"], 8) == {
-        "model": "e",
-        "input": ["a", "b"],
-        "encoding_format": "float",
-        "dimensions": 8,
-    }
+        generate_request(req, "m", parse_options(None))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -30,6 +31,8 @@ def print_startup_report(settings: Settings) -> None:
 def serve(
     host: str = typer.Option(None, help="Bind address (MISTRAL_HOST)."),
     port: int = typer.Option(None, help="Port (MISTRAL_API_PORT)."),
+    ollama: bool = typer.Option(False, "--ollama", help="Serve the Ollama API too, from this process "
+                                "(OLLAMA_API_HOST:OLLAMA_API_PORT), as `frontier run` does."),
 ) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     overrides = {k: v for k, v in {"mistral_host": host, "mistral_api_port": port}.items() if v is not None}
@@ -38,6 +41,12 @@ def serve(
     except ConfigError as exc:
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(2) from None
+    serve_stack(settings, ollama=ollama)
+
+
+def serve_stack(settings: Settings, *, ollama: bool) -> None:
+    """The OpenAI-compatible server (and with `ollama` the Ollama API, on its own port, over the same engines)
+    in the foreground until SIGTERM or Ctrl-C; exits 0 after a drain."""
     configure_logging(settings.mistral_log_level, settings.frontier_log_format)
     print_startup_report(settings)
     try:
@@ -51,22 +60,41 @@ def serve(
     from frontier.openai.app import create_app
     from frontier.security import SecurityPolicy, exposure_warning
 
-    app = create_app(build_engine(settings), catalog=load_catalog(extra=settings.frontier_catalog),
-                     limits=Limits.from_settings(settings), security=SecurityPolicy.from_settings(settings),
+    catalog = load_catalog(extra=settings.frontier_catalog)
+    app = create_app(build_engine(settings), catalog=catalog, limits=Limits.from_settings(settings),
+                     security=SecurityPolicy.from_settings(settings),
                      responses_dir=settings.frontier_state_dir / "responses")
-    warning = exposure_warning("the OpenAI-compatible server", settings.mistral_host, settings.mistral_api_port,
-                               settings.frontier_api_key)
-    if warning:
-        console.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=True, highlight=False)
-    # uvicorn's own info lines (one per start) add nothing to Frontier's start-up report.
+    exposed = [("the OpenAI-compatible server", settings.mistral_host, settings.mistral_api_port)]
+    # uvicorn's own info lines (one per start) add nothing to Frontier's start-up report. Frontier's middleware
+    # writes the access line (with route, tokens, request id) and Frontier's handler formats uvicorn's own
+    # lines: log_config=None keeps uvicorn's off.
     uvicorn_level = "warning" if settings.mistral_log_level == "info" else settings.mistral_log_level
+    common: dict[str, object] = {"log_level": uvicorn_level, "access_log": False, "log_config": None}
+    apps: list[tuple[object, dict[str, object]]] = [
+        (app, {"host": settings.mistral_host, "port": settings.mistral_api_port, **common})]
+    if ollama:
+        apps.append((_ollama_app(settings, app, catalog),
+                     {"host": settings.ollama_api_host, "port": settings.ollama_api_port, **common}))
+        exposed.append(("the Ollama-compatible API", settings.ollama_api_host, settings.ollama_api_port))
+    for what, host, port in exposed:
+        warning = exposure_warning(what, host, port, settings.frontier_api_key)
+        if warning:
+            console.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=True, highlight=False)
     # SIGTERM drains (FRONTIER_DRAIN_SECONDS): in-flight requests finish, new ones get 503, then exit 0.
-    drain.serve(app, app.state.drain, host=settings.mistral_host, port=settings.mistral_api_port,
-                log_level=uvicorn_level,
-                # Frontier's middleware writes the access line (with route, tokens, request id) and
-                # Frontier's handler formats uvicorn's own lines: log_config=None keeps uvicorn's off.
-                access_log=False, log_config=None)
+    drain.serve_together(apps, app.state.drain)  # type: ignore[arg-type]
     sys.exit(0)
+
+
+def _ollama_app(settings: Settings, server_app: Any, catalog: Any) -> Any:
+    """The Ollama API over the server app's engines, in this process."""
+    from frontier.engine.pool import EnginePool
+    from frontier.ollama.app import InProcess, create_app
+
+    pool = server_app.state.engine
+    if not isinstance(pool, EnginePool):
+        raise ConfigError("the Ollama API needs the engine pool (frontier serve's engine)")
+    return create_app(settings, local=InProcess(pool, server_app.state.metered, catalog, server_app,
+                                                server_app.state.drain))
 
 
 def ensure_model(settings: Settings) -> None:

@@ -59,6 +59,7 @@ class GenerationRequest:
     enable_thinking: bool | None = None
     reasoning_effort: str | None = None
     keep_alive: float | None = None  # seconds the model stays loaded once idle; < 0 forever; None unchanged
+    suffix: str | None = None  # with `prompt`: fill in the middle (only engines of models with "insert" take it)
 
 
 @dataclass(slots=True)

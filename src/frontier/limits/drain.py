@@ -10,10 +10,11 @@ process exits 0. A second SIGTERM or SIGINT stops at once (uvicorn's behaviour).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import FrameType
 
 import uvicorn
@@ -111,12 +112,15 @@ class DrainingServer(uvicorn.Server):
         config.timeout_graceful_shutdown = FINAL_GRACE_S
         super().__init__(config)
         self.drain = drain
+        self.followers: list[DrainingServer] = []  # servers of the same process that stop with this one
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM and not self.drain.draining and not self.should_exit:
             self.drain.begin()  # not recorded as a captured signal: the process then exits 0
             return
         super().handle_exit(sig, frame)
+        for follower in self.followers:
+            follower.should_exit, follower.force_exit = self.should_exit, self.force_exit
 
     async def on_tick(self, counter: int) -> bool:
         if self.drain.done():
@@ -124,7 +128,30 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+class _Follower(DrainingServer):
+    """A second server of the process: the first one takes the signals and passes them on."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 def serve(app: ASGIApp, drain: Drain, **config: object) -> None:
     """uvicorn.run for a Frontier app: the same config, with draining."""
     server = DrainingServer(uvicorn.Config(app, **config), drain)  # type: ignore[arg-type]
     server.run()
+
+
+def serve_together(apps: list[tuple[ASGIApp, dict[str, object]]], drain: Drain) -> None:
+    """Several apps of one process, each on its own port, on one event loop and one drain: a SIGTERM drains
+    them all, and the process ends when every one is done. A port that cannot be bound ends them all."""
+    (first_app, first_config), *rest = apps
+    leader = DrainingServer(uvicorn.Config(first_app, **first_config), drain)  # type: ignore[arg-type]
+    leader.followers = [_Follower(uvicorn.Config(app, **config), drain)  # type: ignore[arg-type]
+                        for app, config in rest]
+
+    async def main() -> None:
+        await asyncio.gather(leader.serve(), *(follower.serve() for follower in leader.followers))
+
+    with asyncio.Runner(loop_factory=leader.config.get_loop_factory()) as runner:
+        runner.run(main())

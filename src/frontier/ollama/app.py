@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,11 @@ from starlette.routing import BaseRoute, Route
 from frontier import fastjson
 from frontier.anthropic import errors as anthropic_errors
 from frontier.config import Settings, load_settings
+from frontier.engine.pool import EnginePool
+from frontier.engine.protocol import Engine
+from frontier.engine.remote.engine import RemoteEngine
+from frontier.engine.remote.faults import UpstreamError, UpstreamRejected
+from frontier.engine.remote.upstream import DEFAULT_TIMEOUT, Upstream
 from frontier.errors import (
     FrontierError,
     InvalidRequestError,
@@ -42,16 +48,19 @@ from frontier.metrics import (
     new_registry,
 )
 from frontier.metrics.record import error_kind
+from frontier.models.catalog import Catalog
+from frontier.ollama.answer import Stream
 from frontier.ollama.clock import Stopwatch
-from frontier.ollama.layer import NotSupportedError, OllamaLayer, Stream
+from frontier.ollama.layer import NotSupportedError, OllamaLayer
+from frontier.ollama.local import LocalModels
 from frontier.ollama.names import ModelMap
+from frontier.ollama.passthrough import V1_METHODS, InProcessPassthrough, http_passthrough
+from frontier.ollama.source import RemoteModels
 from frontier.ollama.streaming import (
     ClientGone,
-    ClosingStreamingResponse,
     cancel_on_disconnect,
     ndjson_response,
 )
-from frontier.ollama.upstream import DEFAULT_TIMEOUT, Upstream, UpstreamError, UpstreamRejected
 from frontier.ollama.wire import (
     ChatRequest,
     CopyRequest,
@@ -72,11 +81,6 @@ log = logging.getLogger("frontier.ollama")
 # 0.14 serves Anthropic's /v1/messages and OpenAI's /v1/responses beside /v1/chat/completions (here the /v1
 # passthrough reaches the server's), and Codex refuses an Ollama older than 0.13.4.
 OLLAMA_VERSION = "0.14.0"
-# fmt: off
-_HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-                         "trailer", "transfer-encoding", "upgrade", "host"))
-# fmt: on
-_PASSED_BACK_NOT = _HOP_BY_HOP | {"x-request-id"}
 
 
 class JSONResponse(StarletteJSONResponse):
@@ -161,29 +165,52 @@ def _render(answer: dict[str, Any] | Stream) -> Response:
     return JSONResponse(answer)
 
 
+@dataclass(frozen=True, slots=True)
+class InProcess:
+    """The server this app shares a process with (`frontier run`): its engine pool as the dialects see it
+    (limits and metrics applied), its catalog, its app (for /v1/* on this port) and its drain state."""
+
+    pool: EnginePool
+    engine: Engine
+    catalog: Catalog
+    server_app: Any
+    drain: Drain
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     registry: CollectorRegistry | None = None,
+    local: InProcess | None = None,
 ) -> Starlette:
-    """The Ollama-compatible app in front of `settings.upstream_url`. `timeout` bounds the upstream calls
-    (tests shorten it). `registry` receives the app's metrics (a fresh one by default).
-    `app.state.drain` is the drain state a `DrainingServer` runs the app with."""
+    """The Ollama-compatible app: over this process's engines (`local`), or in front of `settings.upstream_url`
+    through the remote engine. `timeout` bounds the upstream calls (tests shorten it). `registry` receives the
+    app's metrics (a fresh one by default). `app.state.drain` is the drain state a `DrainingServer` runs the app
+    with (the server's own when in-process: one drain for the process)."""
     settings = settings or load_settings()
     limits = Limits.from_settings(settings)
-    drain = Drain(limits.drain_seconds, limits.retry_after)
     registry = registry or new_registry()
     upstream_metrics = UpstreamMetrics(registry)
-    upstream = Upstream(
-        settings.upstream_url, timeout=timeout, api_key=settings.upstream_api_key, observe=upstream_metrics.observe
-    )
-    layer = OllamaLayer(upstream, ModelMap.load(settings.frontier_model_map))
+    names = ModelMap.load(settings.frontier_model_map)
+    upstream: Upstream | None = None
+    if local is not None:
+        drain = local.drain
+        layer = OllamaLayer(local.engine, LocalModels(local.pool, local.engine, local.catalog), names)
+        passthrough: BaseRoute = Route("/v1/{path:path}", InProcessPassthrough(local.server_app, layer),
+                                       methods=list(V1_METHODS))
+    else:
+        drain = Drain(limits.drain_seconds, limits.retry_after)
+        upstream = Upstream(settings.upstream_url, timeout=timeout, api_key=settings.upstream_api_key,
+                            observe=upstream_metrics.observe)
+        layer = OllamaLayer(RemoteEngine(upstream), RemoteModels(upstream), names)
+        passthrough = http_passthrough(upstream, layer)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
-        await upstream.aclose()
+        if upstream is not None:
+            await upstream.aclose()
 
     async def metrics(_: Request) -> Response:
         return metrics_response(registry)
@@ -193,7 +220,7 @@ def create_app(
         *_inference_routes(layer, limits),
         *_meta_routes(layer),
         Route("/metrics", metrics, methods=["GET"]),
-        _passthrough(upstream, layer),
+        passthrough,
     ]
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     handlers = {kind: _handle for kind in (FrontierError, ClientGone, HTTPException, Exception)}
@@ -302,39 +329,3 @@ def _inference_routes(layer: OllamaLayer, limits: Limits) -> list[BaseRoute]:
     ]
 
 
-async def _upstream_names(layer: OllamaLayer, body: bytes) -> bytes:
-    """The body with an Ollama model name (`smollm2:135m`) replaced by the upstream's id, as Ollama's own /v1
-    routes take its names (`codex --oss -m smollm2:135m`); a body that is not such JSON passes unchanged."""
-    try:
-        data = fastjson.loads_request(body) if body[:1] == b"{" else None
-    except ValueError:
-        return body
-    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
-        return body
-    try:
-        model = await layer.lookup(data["model"])
-    except FrontierError:  # unknown here: the upstream answers for it, in the dialect of the route
-        return body
-    return body if model.id == data["model"] else fastjson.dumps({**data, "model": model.id})
-
-
-def _passthrough(upstream: Upstream, layer: OllamaLayer) -> BaseRoute:
-    """Ollama serves the OpenAI API (and Anthropic's, and the Responses API) on its own port too; here /v1/*
-    goes to the upstream, with Ollama model names turned into the upstream's ids."""
-
-    async def passthrough(request: Request) -> Response:
-        body = await _upstream_names(layer, await request.body()) if request.method == "POST" else \
-            await request.body()
-        headers = {key: value for key, value in request.headers.items() if key.lower() not in _HOP_BY_HOP}
-        headers.pop("content-length", None)
-        path = request.path_params["path"]
-        response = await cancel_on_disconnect(
-            request,
-            upstream.forward(request.method, f"/v1/{path}", request.url.query.encode(), headers, body),
-        )
-        # The upstream's request id is the layer's own, which the layer's middleware adds to every answer.
-        out = {key: value for key, value in response.headers if key.lower() not in _PASSED_BACK_NOT}
-        return ClosingStreamingResponse(response.body, status_code=response.status, headers=out,
-                                        on_close=response.aclose)
-
-    return Route("/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])

@@ -1,28 +1,30 @@
 """The Ollama capability, HTTP-free: Ollama requests in, Ollama answers (objects or line streams) out.
 
 Every inference call follows one path: check the request, resolve the model, apply the context budget,
-translate, call the upstream, translate back. Streams are opened before they are returned, so an upstream
-refusal is an HTTP error and only faults after the first byte become an `{"error"}` line.
+translate to the Engine protocol, call the engine, translate its deltas back. The engine is this process's
+pool (`frontier run`) or an upstream spoken to over HTTP (`frontier proxy`); the same code serves both. Streams
+are started before they are returned, so a refusal is an HTTP error and only faults after the first byte
+become an `{"error"}` line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import replace
 from typing import Any
 
+from frontier.engine.protocol import Delta, EmbeddingRequest, Engine, GenerationRequest
 from frontier.errors import FrontierError, InvalidRequestError, ModelNotFoundError
-from frontier.ollama import context, manage, metadata, translate
+from frontier.ollama import context, metadata, translate
+from frontier.ollama.answer import Answer, Stream, listed, nothing
 from frontier.ollama.clock import Stopwatch, nanos, parse_keep_alive
 from frontier.ollama.metadata import UpstreamModel
 from frontier.ollama.names import ModelMap, normalise
 from frontier.ollama.options import Sampling, ignored_options, parse_options
-from frontier.ollama.responses import Kind, StreamState, empty_response, from_openai_response
-from frontier.ollama.upstream import EventStream, Upstream, UpstreamError, UpstreamRejected
+from frontier.ollama.responses import Gathered, Kind, StreamState, empty_response
+from frontier.ollama.source import ModelSource, keep_alive_seconds
 from frontier.ollama.wire import ChatRequest, EmbeddingsRequest, EmbedRequest, GenerateRequest
 
 log = logging.getLogger("frontier.ollama")
@@ -32,20 +34,10 @@ class NotSupportedError(FrontierError):
     """A part of the Ollama API this server does not offer (rendered as 501)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """An opened stream of Ollama lines; `aclose` releases the upstream even if `lines` never ran."""
-
-    lines: AsyncIterator[dict[str, Any]]
-    aclose: Callable[[], Awaitable[None]]
-
-
-Answer = dict[str, Any] | Stream
-
-
 class OllamaLayer:
-    def __init__(self, upstream: Upstream, names: ModelMap) -> None:
-        self.upstream = upstream
+    def __init__(self, engine: Engine, source: ModelSource, names: ModelMap) -> None:
+        self.engine = engine
+        self.source = source
         self.names = names
 
     # --- models -------------------------------------------------------------------------------------
@@ -53,12 +45,12 @@ class OllamaLayer:
         """The upstream model serving Ollama name `name`; ModelNotFoundError (404) when none does."""
         if not name:
             raise InvalidRequestError("model is required", param="model")
-        served = await self.upstream.models()
+        served = await self.source.models()
         if served is None:
             return UpstreamModel(id=self.names.resolve(name, None) or name)
         found = self._match(name, served)
         if found is None:  # a model may have appeared since the cache was filled
-            found = self._match(name, await self.upstream.models(refresh=True) or [])
+            found = self._match(name, await self.source.models(refresh=True) or [])
         if found is None:
             raise ModelNotFoundError(name)
         return found
@@ -74,7 +66,7 @@ class OllamaLayer:
 
     async def listing(self, *, refresh: bool = False) -> list[tuple[str, UpstreamModel]]:
         """(Ollama name, model) for every served model, newest first."""
-        served = await self.upstream.models(refresh=refresh) or []
+        served = await self.source.models(refresh=refresh) or []
         ordered = sorted(served, key=lambda model: model.created, reverse=True)
         return [(name, model) for model in ordered for name in self._names(model)]
 
@@ -97,10 +89,9 @@ class OllamaLayer:
         """Fetches a model through the upstream's registry; elsewhere a model already served is 'pulled'."""
         if not name:
             raise InvalidRequestError("model is required", param="model")
-        served = await self.upstream.models(refresh=True) or []
+        served = await self.source.models(refresh=True) or []
         if any(model.manageable for model in served):
-            opened = await manage.open_pull(self.upstream, name, self.names.target(name))
-            answer = Stream(manage.pull_lines(self.upstream, opened), opened.aclose)
+            answer = await self.source.pull(name, self.names.target(name))
             return answer if stream else await _last_line(answer)
         try:
             model = await self.lookup(name)
@@ -120,13 +111,13 @@ class OllamaLayer:
             {"status": "writing manifest"},
             {"status": "success"},
         ]  # fmt: skip
-        return Stream(_listed(lines), _nothing)
+        return Stream(listed(lines), nothing)
 
     async def delete(self, name: str) -> None:
         model = await self.lookup(name)
         if not model.manageable:
             raise NotSupportedError("deleting models is not supported by this upstream")
-        await manage.delete(self.upstream, model, name)
+        await self.source.delete(model, name)
 
     async def copy(self, source: str, destination: str) -> None:
         if not destination:
@@ -135,38 +126,38 @@ class OllamaLayer:
         if not model.manageable:
             raise NotSupportedError("copying models is not supported by this upstream; add a name to "
                                     "FRONTIER_MODEL_MAP")
-        await manage.copy(self.upstream, model, source, destination)
+        await self.source.copy(model, source, destination)
 
     # --- inference ----------------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, watch: Stopwatch) -> Answer:
         sampling, keep_alive = self._checked(req.options, req.keep_alive)
-        translate.to_openai_format(req.format)
+        translate.to_grammar(req.format)
         model = await self.lookup(req.model)
         self._require(model, req.model, "thinking", bool(req.think))
         self._require(model, req.model, "tools", bool(req.tools))
         self._require(model, req.model, "vision", any(message.images for message in req.messages))
         if not req.messages:
-            await manage.set_loaded(self.upstream, model, keep_alive)
+            await self.source.set_loaded(model, keep_alive)
             return empty_response("chat", req.model, "unload" if keep_alive == 0 else "load")
         messages = translate.to_openai_messages(req.messages)
         if self._budgeted(sampling, model):
             counts = await self._count(model, [context.message_text(m) for m in messages])
             messages, max_tokens = context.fit_messages(messages, counts, sampling.num_ctx or 0, sampling.max_tokens)
             sampling = replace(sampling, max_tokens=max_tokens)
-        body = translate.to_openai_chat(req, model.id, sampling, extensions=model.extended, messages=messages)
-        _keep_alive(body, model, keep_alive)
-        return await self._call(translate.CHAT_PATH, body, "chat", req.model, req.streaming, watch)
+        call = translate.chat_request(req, model.id, sampling, keep_alive=_keep_alive(model, keep_alive),
+                                      messages=messages)
+        return await self._call(call, "chat", req.model, req.streaming, watch)
 
     async def generate(self, req: GenerateRequest, watch: Stopwatch) -> Answer:
         sampling, keep_alive = self._checked(req.options, req.keep_alive)
         translate.check_generate(req)
-        translate.to_openai_format(req.format)
+        translate.to_grammar(req.format)
         model = await self.lookup(req.model)
         self._require(model, req.model, "thinking", bool(req.think))
         self._require(model, req.model, "insert", bool(req.suffix))
         self._require(model, req.model, "vision", bool(req.images))
         if not req.prompt and not req.suffix and not req.images:
-            await manage.set_loaded(self.upstream, model, keep_alive)
+            await self.source.set_loaded(model, keep_alive)
             return empty_response("generate", req.model, "unload" if keep_alive == 0 else "load")
         plain = req.raw or bool(req.suffix)
         if self._budgeted(sampling, model):
@@ -180,38 +171,38 @@ class OllamaLayer:
             # context. The count is padded by half: an estimate must not push prompt + max_tokens past it.
             [count] = await self._count(model, [req.prompt + req.suffix])
             sampling = replace(sampling, max_tokens=context.fit_prompt(count * 3 // 2, model.context_length, None))
-        call = translate.to_openai_generate(req, model.id, sampling, extensions=model.extended)
-        _keep_alive(call.body, model, keep_alive)
-        return await self._call(call.path, call.body, "generate", req.model, req.streaming, watch)
+        call = translate.generate_request(req, model.id, sampling, keep_alive=_keep_alive(model, keep_alive))
+        return await self._call(call, "generate", req.model, req.streaming, watch)
 
     async def embed(self, req: EmbedRequest, watch: Stopwatch) -> dict[str, Any]:
         parse_options(req.options)
-        parse_keep_alive(req.keep_alive)
+        keep_alive = parse_keep_alive(req.keep_alive)
         model = await self.lookup(req.model)
         inputs = req.inputs
         if not inputs or inputs == [""]:
             return {"model": req.model, "embeddings": []}
-        truncate = (req.truncate is not False) if model.extended else None
-        response = await self._embeddings(model, req.model, inputs, req.dimensions, watch, truncate)
-        vectors = [_l2_normalised(vector) for vector in _vectors(response)]
+        result = await self._embeddings(model, req.model, inputs, watch, req.truncate is not False, keep_alive)
+        width = len(result.vectors[0]) if result.vectors else 0
+        if req.dimensions is not None and req.dimensions > width:
+            raise InvalidRequestError(f"dimensions: this model's vectors have {width} dimensions, not "
+                                      f"{req.dimensions}", param="dimensions")
         return {
             "model": req.model,
-            "embeddings": vectors,
+            "embeddings": [_shortened(vector, req.dimensions) for vector in result.vectors],
             "total_duration": nanos(_elapsed(watch)),
             "load_duration": nanos(watch.upstream_start - watch.start),
-            "prompt_eval_count": int((response.get("usage") or {}).get("prompt_tokens") or 0),
+            "prompt_eval_count": result.prompt_tokens,
         }
 
     async def embeddings(self, req: EmbeddingsRequest, watch: Stopwatch) -> dict[str, Any]:
-        """The legacy endpoint: one prompt, the vector as the upstream gives it (not re-normalised)."""
+        """The legacy endpoint: one prompt, one vector."""
         parse_options(req.options)
-        parse_keep_alive(req.keep_alive)
+        keep_alive = parse_keep_alive(req.keep_alive)
         model = await self.lookup(req.model)
         if not req.prompt:
             return {"embedding": []}
-        response = await self._embeddings(model, req.model, [req.prompt], None, watch,
-                                          True if model.extended else None)
-        return {"embedding": _vectors(response)[0]}
+        result = await self._embeddings(model, req.model, [req.prompt], watch, True, keep_alive)
+        return {"embedding": result.vectors[0]}
 
     # --- helpers ------------------------------------------------------------------------------------
     @staticmethod
@@ -234,65 +225,73 @@ class OllamaLayer:
         return num_ctx is not None and (model.context_length is None or num_ctx < model.context_length)
 
     async def _count(self, model: UpstreamModel, texts: list[str]) -> list[int]:
-        if model.extended and self.upstream.can_tokenize is not False:
-            counts = await asyncio.gather(*(self.upstream.count_tokens(model.id, text) for text in texts))
+        if model.extended:
+            counts = [await self.source.count_tokens(model.id, text) for text in texts]
             if all(count is not None for count in counts):
                 return [int(count or 0) for count in counts]
         return [context.estimate_tokens(text) for text in texts]
 
-    async def _call(
-        self, path: str, body: dict[str, Any], kind: Kind, name: str, stream: bool, watch: Stopwatch
-    ) -> Answer:
+    async def _call(self, call: GenerationRequest, kind: Kind, name: str, stream: bool, watch: Stopwatch) -> Answer:
         watch.mark_upstream()
+        deltas = self.engine.generate(call)
         try:
-            if not stream:
-                return from_openai_response(await self.upstream.post_json(path, body), kind, name, watch)
-            events = await self.upstream.open_stream(path, body)
-        except UpstreamRejected as exc:
-            if exc.status == 404:
-                raise ModelNotFoundError(name) from exc
+            first = await anext(deltas, None)  # started before any byte: a refusal is a real status
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(name) from exc
+        except BaseException:
+            await deltas.aclose()
             raise
-        return Stream(_lines(events, StreamState(kind, name, watch)), events.aclose)
+        if not stream:
+            gathered = Gathered()
+            try:
+                async for d in _chain(first, deltas):
+                    gathered.add(d)
+            finally:
+                await deltas.aclose()
+            return gathered.response(kind, name, watch)
+        return Stream(_lines(first, deltas, StreamState(kind, name, watch)), deltas.aclose)
 
-    async def _embeddings(
-        self, model: UpstreamModel, name: str, inputs: list[str], dimensions: int | None, watch: Stopwatch,
-        truncate: bool | None = None,
-    ) -> dict[str, Any]:
+    async def _embeddings(self, model: UpstreamModel, name: str, inputs: list[str], watch: Stopwatch,
+                          truncate: bool, keep_alive: float | None) -> Any:
         # No capability check here: a chat model embeds too on Frontier's llama.cpp engine (as in Ollama, whose
-        # /api/show lists no "embedding" for it); the upstream answers for each model.
+        # /api/show lists no "embedding" for it); the engine answers for each model.
         watch.mark_upstream()
+        request = EmbeddingRequest(model=model.id, inputs=inputs, truncate=truncate,
+                                   keep_alive=_keep_alive(model, keep_alive))
         try:
-            return await self.upstream.post_json(
-                translate.EMBEDDINGS_PATH, translate.to_openai_embeddings(model.id, inputs, dimensions, truncate)
-            )
-        except UpstreamRejected as exc:
-            if exc.status in (404, 405, 501):  # the model resolved, so the upstream lacks the endpoint
-                raise InvalidRequestError(f'"{name}" does not support embeddings', param="model") from exc
-            raise
+            return await self.engine.embed(request)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(name) from exc
 
 
-async def _lines(events: EventStream, state: StreamState) -> AsyncIterator[dict[str, Any]]:
+async def _chain(first: Delta | None, rest: AsyncGenerator[Delta, None]) -> AsyncIterator[Delta]:
+    if first is not None:
+        yield first
+    async for d in rest:
+        yield d
+
+
+async def _lines(first: Delta | None, deltas: AsyncGenerator[Delta, None],
+                 state: StreamState) -> AsyncIterator[dict[str, Any]]:
     try:
         try:
-            async for event in events.events():
-                for line in state.absorb(event):
+            async for d in _chain(first, deltas):
+                for line in state.absorb(d):
                     yield line
-            if not events.completed and state.finish_reason is None:
-                raise UpstreamError("upstream closed the stream before it finished")
             final = state.finish()
-        except (FrontierError, ValueError) as exc:
+        except FrontierError as exc:
             log.warning("stream for %s ended with an error: %s", state.model, exc)
             yield {"error": str(exc)}
             return
         for line in final:
             yield line
     finally:
-        await events.aclose()
+        await deltas.aclose()
 
 
-def _keep_alive(body: dict[str, Any], model: UpstreamModel, keep_alive: float | None) -> None:
-    if model.manageable and keep_alive is not None:
-        body["keep_alive"] = manage.keep_alive_seconds(keep_alive)
+def _keep_alive(model: UpstreamModel, keep_alive: float | None) -> float | None:
+    """The engines' keep_alive seconds, where the model's engine manages loading (else nothing to send)."""
+    return keep_alive_seconds(keep_alive) if model.manageable else None
 
 
 async def _last_line(answer: Stream) -> dict[str, Any]:
@@ -306,25 +305,13 @@ async def _last_line(answer: Stream) -> dict[str, Any]:
     return last
 
 
-async def _listed(lines: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for line in lines:
-        yield line
-
-
-async def _nothing() -> None:
-    return None
-
-
-def _vectors(response: dict[str, Any]) -> list[list[float]]:
-    data = sorted(response.get("data") or [], key=lambda item: item.get("index", 0))
-    if not data:
-        raise UpstreamError("upstream returned no embeddings")
-    return [list(item["embedding"]) for item in data]
-
-
-def _l2_normalised(vector: list[float]) -> list[float]:
-    norm = math.sqrt(sum(value * value for value in vector))
-    return [value / norm for value in vector] if norm > 0 else vector
+def _shortened(vector: list[float], dimensions: int | None) -> list[float]:
+    """`dimensions`: the first n components, scaled back to unit length (as OpenAI shortens)."""
+    if dimensions is None or dimensions >= len(vector):
+        return vector
+    head = vector[:dimensions]
+    norm = sum(value * value for value in head) ** 0.5
+    return [value / norm for value in head] if norm > 0 else head
 
 
 def _elapsed(watch: Stopwatch) -> float:

@@ -1,4 +1,5 @@
-"""What the layer knows of an upstream model, and the /api/tags, /api/show and /api/ps entries built from it.
+"""What the Ollama capability knows of a model (of this process's engines, or of an upstream), and the
+/api/tags, /api/show and /api/ps entries built from it.
 
 Frontier's /v1/models entries carry extension fields (context_length, architecture, quantization,
 parameter_count, chat_template, capabilities, size_bytes). Any other OpenAI-compatible server lists only
@@ -15,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from frontier.engine.protocol import ModelInfo
+from frontier.engine.remote.translate import extended
 from frontier.ollama.clock import FOREVER, from_unix, in_seconds
 
 OLLAMA_CAPABILITIES = ("completion", "tools", "insert", "vision", "embedding", "thinking")
-EXTENSION_FIELDS = ("context_length", "architecture", "quantization", "parameter_count", "capabilities")
 # GGUF general.file_type values (llama.cpp's LLAMA_FTYPE_*), for model_info.
 _FILE_TYPES = {
     "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
@@ -73,11 +75,23 @@ class UpstreamModel:
             size_bytes=number("size_bytes") or 0,
             embedding_length=number("embedding_length"),
             block_count=number("block_count"),
-            extended=any(key in entry for key in EXTENSION_FIELDS),
+            extended=extended(entry),
             loaded=entry["loaded"] if isinstance(entry.get("loaded"), bool) else None,
             expires_at=float(entry["expires_at"]) if isinstance(entry.get("expires_at"), int | float) else None,
             ollama_names=tuple(str(n) for n in entry.get("ollama_names") or () if isinstance(n, str)),
             catalog_name=text("catalog_name"),
+        )
+
+    @classmethod
+    def from_model_info(cls, m: ModelInfo, ollama_names: tuple[str, ...] = (), catalog_name: str | None = None,
+                        ) -> UpstreamModel:
+        """A model of this process's own engines: everything is known, and it is manageable."""
+        return cls(
+            id=m.id, created=m.created, context_length=m.context_length or None,
+            architecture=m.architecture or None, quantization=m.quantization or None,
+            parameter_count=m.parameter_count or None, chat_template=m.chat_template or None,
+            capabilities=tuple(m.capabilities), size_bytes=m.size_bytes, extended=True, loaded=m.loaded,
+            expires_at=m.expires_at, ollama_names=ollama_names, catalog_name=catalog_name,
         )
 
     @property

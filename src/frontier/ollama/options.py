@@ -1,4 +1,4 @@
-"""Ollama `options`: type checks, and the mapping onto OpenAI-style sampling parameters.
+"""Ollama `options`: type checks, and the mapping onto the Engine protocol's sampling parameters.
 
 Ollama's option set mixes sampling options with load-time and legacy ones (num_gpu, use_mmap, mirostat...).
 Clients still send the latter, so they are type-checked and ignored. Unknown keys are ignored too, as Ollama
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from frontier.engine.protocol import SamplingParams
 from frontier.errors import InvalidRequestError
 
 _INT = "integer"
@@ -106,23 +107,13 @@ def ignored_options(raw: Mapping[str, Any] | None) -> list[str]:
     return sorted(key for key in raw or {} if key in IGNORED or key not in KINDS)
 
 
-def to_openai_sampling(sampling: Sampling, *, extensions: bool) -> dict[str, Any]:
-    """OpenAI request fields. top_k, min_p and repetition_penalty are not in the OpenAI API: they are sent
-    only to an upstream that advertises Frontier's extensions, since strict servers reject unknown fields."""
-    params: dict[str, Any] = {
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "max_tokens": sampling.max_tokens,
-        "stop": list(sampling.stop) or None,
-        "seed": sampling.seed,
-        "presence_penalty": sampling.presence_penalty,
-        "frequency_penalty": sampling.frequency_penalty,
-    }
-    if extensions:
-        params |= {
-            "top_k": sampling.top_k,
-            "min_p": sampling.min_p,
-            "repetition_penalty": sampling.repetition_penalty,
-            "ignore_eos": sampling.ignore_eos or None,
-        }
-    return {key: value for key, value in params.items() if value is not None}
+def to_params(sampling: Sampling, *, logprobs: bool = False, top_logprobs: int = 0) -> SamplingParams:
+    """The Engine protocol's sampling parameters. (An engine that fronts a plain OpenAI server drops the ones
+    that server does not take: top_k, min_p, repetition_penalty, ignore_eos.)"""
+    return SamplingParams(
+        temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k, min_p=sampling.min_p,
+        max_tokens=sampling.max_tokens, stop=list(sampling.stop), seed=sampling.seed,
+        presence_penalty=sampling.presence_penalty, frequency_penalty=sampling.frequency_penalty,
+        repetition_penalty=sampling.repetition_penalty, ignore_eos=sampling.ignore_eos,
+        logprobs=logprobs or top_logprobs > 0, top_logprobs=top_logprobs or None,
+    )

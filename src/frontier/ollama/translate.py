@@ -1,4 +1,5 @@
-"""Ollama requests -> OpenAI requests. Pure functions: no I/O, no clock, ids from an injected factory."""
+"""Ollama requests -> the Engine protocol's GenerationRequest (its messages in OpenAI's form). Pure functions:
+no I/O, no clock, ids from an injected factory."""
 
 from __future__ import annotations
 
@@ -7,16 +8,15 @@ import json
 import secrets
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from frontier.errors import InvalidRequestError
-from frontier.ollama.options import Sampling, to_openai_sampling
-from frontier.ollama.wire import ChatRequest, GenerateRequest, Message, Think
+import jsonschema
 
-CHAT_PATH = "/v1/chat/completions"
-COMPLETIONS_PATH = "/v1/completions"
-EMBEDDINGS_PATH = "/v1/embeddings"
+from frontier.engine.protocol import GenerationRequest, Grammar
+from frontier.errors import InvalidRequestError
+from frontier.ollama.options import Sampling, to_params
+from frontier.ollama.wire import ChatRequest, GenerateRequest, Message
+
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _MIME_SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -32,30 +32,20 @@ def new_tool_call_id() -> str:
     return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamCall:
-    path: str
-    body: dict[str, Any]
-
-
-def to_openai_format(fmt: Any) -> dict[str, Any] | None:
-    """`"json"` -> json_object; a schema object -> json_schema; absent or "" -> None; anything else -> 400."""
+def to_grammar(fmt: Any) -> Grammar | None:
+    """`"json"` -> any JSON object; a schema object -> that schema; absent or "" -> None; anything else -> 400."""
     if fmt is None or fmt == "":
         return None
     if fmt == "json":
-        return {"type": "json_object"}
+        return Grammar(kind="json_schema", value=json.dumps({"type": "object"}))
     if isinstance(fmt, dict):
-        return {"type": "json_schema", "json_schema": {"name": "format", "schema": fmt, "strict": True}}
+        # The engine only finds a bad schema after admission, as a generation failure; check it up front.
+        try:
+            jsonschema.Draft202012Validator.check_schema(fmt)
+        except jsonschema.SchemaError as exc:
+            raise InvalidRequestError(f"format is not a valid JSON schema: {exc.message}", param="format") from None
+        return Grammar(kind="json_schema", value=json.dumps(fmt))
     raise InvalidRequestError('invalid format: expected "json" or a JSON schema object', param="format")
-
-
-def to_openai_think(think: Think | None, *, extensions: bool) -> dict[str, Any]:
-    """Frontier's reasoning switch is the `enable_thinking` extension; levels also go out as OpenAI's
-    standard reasoning_effort, which is all a plain OpenAI-compatible upstream gets."""
-    if think is None:
-        return {}
-    effort = {"reasoning_effort": think} if isinstance(think, str) else {}
-    return {"enable_thinking": bool(think), **effort} if extensions else effort
 
 
 def sniff_mime(data: str) -> str:
@@ -132,37 +122,27 @@ def _pair_tool_result(message: Message, pending: list[tuple[str, str]]) -> str |
     return None
 
 
-def _common(
-    model_id: str, sampling: Sampling, stream: bool, extensions: bool, logprobs: bool, top_logprobs: int
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model_id, **to_openai_sampling(sampling, extensions=extensions)}
-    if stream:
-        body |= {"stream": True, "stream_options": {"include_usage": True}}
-    if logprobs or top_logprobs:
-        body["logprobs"] = True
-        if top_logprobs:
-            body["top_logprobs"] = top_logprobs
-    return body
+def _request(req: ChatRequest | GenerateRequest, model_id: str, sampling: Sampling,
+             keep_alive: float | None) -> GenerationRequest:
+    think = req.think
+    return GenerationRequest(
+        model=model_id,
+        params=to_params(sampling, logprobs=req.logprobs, top_logprobs=req.top_logprobs),
+        grammar=to_grammar(req.format),
+        enable_thinking=None if think is None else bool(think),
+        reasoning_effort=think if isinstance(think, str) else None,
+        keep_alive=keep_alive,
+    )
 
 
-def to_openai_chat(
-    req: ChatRequest,
-    model_id: str,
-    sampling: Sampling,
-    *,
-    extensions: bool,
-    messages: list[dict[str, Any]] | None = None,
-    new_id: Callable[[], str] = new_tool_call_id,
-) -> dict[str, Any]:
-    """/api/chat -> /v1/chat/completions body. `messages` overrides the converted history (context budget)."""
-    body = _common(model_id, sampling, req.streaming, extensions, req.logprobs, req.top_logprobs)
-    body["messages"] = messages if messages is not None else to_openai_messages(req.messages, new_id)
-    if req.tools:  # the Python client always sends "tools": []
-        body["tools"] = req.tools
-    response_format = to_openai_format(req.format)
-    if response_format:
-        body["response_format"] = response_format
-    return body | to_openai_think(req.think, extensions=extensions)
+def chat_request(req: ChatRequest, model_id: str, sampling: Sampling, *, keep_alive: float | None = None,
+                 messages: list[dict[str, Any]] | None = None,
+                 new_id: Callable[[], str] = new_tool_call_id) -> GenerationRequest:
+    """/api/chat -> a generation. `messages` overrides the converted history (context budget)."""
+    out = _request(req, model_id, sampling, keep_alive)
+    out.messages = messages if messages is not None else to_openai_messages(req.messages, new_id)
+    out.tools = req.tools or None  # the Python client always sends "tools": []
+    return out
 
 
 def check_generate(req: GenerateRequest) -> None:
@@ -177,39 +157,15 @@ def generate_messages(req: GenerateRequest) -> list[dict[str, Any]]:
     return messages + [{"role": "user", "content": _content(req.prompt, req.images)}]
 
 
-def to_openai_generate(
-    req: GenerateRequest,
-    model_id: str,
-    sampling: Sampling,
-    *,
-    extensions: bool,
-    messages: list[dict[str, Any]] | None = None,
-) -> UpstreamCall:
+def generate_request(req: GenerateRequest, model_id: str, sampling: Sampling, *,
+                     keep_alive: float | None = None) -> GenerationRequest:
     """/api/generate -> a plain completion when the prompt is already templated (raw) or fills a middle
-    (suffix), else a one-turn chat so the upstream applies the model's own template."""
+    (suffix), else a one-turn chat so the engine applies the model's own template."""
     check_generate(req)
-    body = _common(model_id, sampling, req.streaming, extensions, req.logprobs, req.top_logprobs)
-    response_format = to_openai_format(req.format)
-    if response_format:
-        body["response_format"] = response_format
+    out = _request(req, model_id, sampling, keep_alive)
     if req.raw or req.suffix:
-        body["prompt"] = req.prompt
-        if req.suffix:
-            body["suffix"] = req.suffix
-        if req.logprobs or req.top_logprobs:
-            body["logprobs"] = req.top_logprobs or 1  # the completions API takes a count here
-            body.pop("top_logprobs", None)
-        return UpstreamCall(COMPLETIONS_PATH, body)
-    body["messages"] = messages if messages is not None else generate_messages(req)
-    return UpstreamCall(CHAT_PATH, body | to_openai_think(req.think, extensions=extensions))
-
-
-def to_openai_embeddings(model_id: str, inputs: list[str], dimensions: int | None,
-                         truncate: bool | None = None) -> dict[str, Any]:
-    """`truncate` (Ollama's, true by default there) goes only to an upstream that knows it (Frontier's server)."""
-    body: dict[str, Any] = {"model": model_id, "input": inputs, "encoding_format": "float"}
-    if dimensions:
-        body["dimensions"] = dimensions
-    if truncate is not None:
-        body["truncate"] = truncate
-    return body
+        out.prompt, out.suffix = req.prompt, req.suffix or None
+        out.enable_thinking = out.reasoning_effort = None
+    else:
+        out.messages = generate_messages(req)
+    return out

@@ -111,6 +111,7 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
     install_cors(app, security)
     app.state.engine = engine
+    app.state.metered = metered  # the engine as the routes see it (limits, metrics): other dialects share it
     app.state.drain = drain
     app.state.metrics_registry = registry
     return app

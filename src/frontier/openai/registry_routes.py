@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,12 +16,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from frontier.engine.pool import EnginePool
-from frontier.errors import DownloadError, InvalidRequestError, ModelLoadError
-from frontier.models.aliases import check_alias, update_aliases
+from frontier.models.admin import copy_model, delete_model
+from frontier.models.aliases import check_alias
 from frontier.models.catalog import Catalog
-from frontier.models.download import safe_target
 from frontier.models.pull import plan_pull, pull_events
-from frontier.models.registry import ModelSpec, remove_model
 from frontier.openai.body import StrictJSONRoute
 
 
@@ -53,14 +50,6 @@ def _ndjson(lines: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     return encode()
 
 
-def _check_inside(models_path: Path, name: str) -> None:
-    """A name resolving outside the models folder (`..`, absolute, a symlink leading out) is a 400."""
-    try:
-        safe_target(models_path, name)
-    except DownloadError:
-        raise InvalidRequestError(f"{name!r} is not a name inside the models folder", param="model") from None
-
-
 def build_registry_router(pool: EnginePool, catalog: Catalog) -> APIRouter:
     router = APIRouter(prefix="/frontier/models", tags=["model management (Frontier extension)"],
                        route_class=StrictJSONRoute)
@@ -84,33 +73,11 @@ def build_registry_router(pool: EnginePool, catalog: Catalog) -> APIRouter:
 
     @router.post("/delete")
     async def delete(body: ModelRequest) -> dict[str, Any]:
-        aliases = pool.registry.aliases()
-        if body.model not in aliases:
-            _check_inside(models_path, body.model)
-            try:
-                spec: ModelSpec | None = pool.registry.resolve(body.model)
-            except ModelLoadError:
-                spec = None  # present but damaged: never loaded, and deleting it is the cure
-            if spec is not None and spec == pool.registry.configured:
-                # The configured model is MISTRAL_MODEL_ID: deleting it would break the next start.
-                raise InvalidRequestError(
-                    f"{body.model} is the configured model (MISTRAL_MODEL_ID); configure another one first",
-                    param="model", code="model_in_use",
-                )
-            if spec is not None:
-                await pool.forget(spec.id)
-        removed = await asyncio.to_thread(remove_model, models_path, body.model)
-        return {"model": body.model, "deleted": removed}
+        return {"model": body.model, "deleted": await delete_model(pool, body.model)}
 
     @router.post("/copy")
     async def copy(body: CopyRequest) -> dict[str, Any]:
-        destination = check_alias(body.destination)
-        spec = pool.registry.resolve(body.source)
-        if any(s.id == destination for s, _ in pool.registry.entries()):
-            raise InvalidRequestError(f"a model named {destination!r} already exists", param="destination",
-                                      code="model_exists")
-        await asyncio.to_thread(update_aliases, models_path, lambda table: table.__setitem__(destination, spec.id))
-        return {"source": body.source, "destination": destination, "id": spec.id}
+        model_id = await copy_model(pool, body.source, body.destination)
+        return {"source": body.source, "destination": check_alias(body.destination), "id": model_id}
 
     return router
-

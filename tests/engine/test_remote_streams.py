@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from frontier.ollama.upstream import EventStream, LineSplitter, LineStream, UpstreamError, _Faults
+from frontier.engine.remote.faults import Faults, UpstreamError
+from frontier.engine.remote.streams import EventStream, LineSplitter, LineStream
 
 BODY = (b'data: {"choices":[{"delta":{"content":"H\xc3\xa9llo"}}]}\n\n'
         b'data: {"choices":[{"delta":{"content":" world"}}]}\n\n'
@@ -23,7 +24,7 @@ def _events(chunks: list[bytes]) -> tuple[list[dict[str, Any]], bool]:
             yield chunk
 
     async def main() -> tuple[list[dict[str, Any]], bool]:
-        stream = EventStream(body(), lambda: None, _Faults("http://upstream"))
+        stream = EventStream(body(), lambda: None, Faults("http://upstream"))
         events = [event async for event in stream.events()]
         return events, stream.completed
 
@@ -36,7 +37,7 @@ def _progress(chunks: list[bytes]) -> list[dict[str, Any]]:
             yield chunk
 
     async def main() -> list[dict[str, Any]]:
-        stream = LineStream(body(), lambda: None, _Faults("http://upstream"))
+        stream = LineStream(body(), lambda: None, Faults("http://upstream"))
         return [line async for line in stream.lines()]
 
     return asyncio.run(main())

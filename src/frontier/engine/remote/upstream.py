@@ -5,10 +5,7 @@ httpx's extra layers (anyio, httpcore, h11) took the layer's CPU per non-stream 
 1.8 ms with aiohttp, same app otherwise (docs/benchmarks.md, "The layer on aiohttp and plain Starlette").
 httpx stays the client everywhere else.
 
-Faults become two exceptions the HTTP layer renders in Ollama's shape:
-
-    UpstreamError      (EngineError)    unreachable, timed out, 5xx, broken stream   -> 502 / 503
-    UpstreamRejected   (FrontierError)  the upstream refused the request (4xx)       -> its status
+Faults become the two exceptions of `faults.py`; bodies are read by the classes of `streams.py`.
 """
 
 from __future__ import annotations
@@ -16,22 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Context
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import yarl
 
 from frontier import fastjson
-from frontier.errors import EngineError, FrontierError
+from frontier.engine.remote.faults import Faults, UpstreamError, fault
+from frontier.engine.remote.streams import EventStream, Forwarded, LineStream
+from frontier.errors import FrontierError
 from frontier.logs import REQUEST_ID
 from frontier.metrics.middleware import HEADER as REQUEST_ID_HEADER
-from frontier.ollama.metadata import UpstreamModel
 from frontier.security.auth import auth_headers
 
-log = logging.getLogger("frontier.ollama.upstream")
+log = logging.getLogger("frontier.engine.remote")
+# A /v1/models entry, as the upstream sent it (an object with at least a string "id").
+Entry = dict[str, Any]
 
 # connect covers waiting for a pooled connection too; sock_read bounds the silence between two chunks.
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_connect=5.0, sock_read=300.0)
@@ -41,186 +40,6 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 # (upstream path, HTTP status, seconds until the answer's headers) for each call that got an answer.
 Observer = Callable[[str, int, float], None]
-
-
-class UpstreamError(EngineError):
-    """`kind` says what failed for the metrics: "timeout", "unreachable", or "" for an upstream's answer."""
-
-    def __init__(self, message: str, status: int = 502, retry_after: float | None = None, kind: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after  # seconds, when the upstream said it is busy
-        self.kind = kind
-
-
-class UpstreamRejected(FrontierError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def error_message(body: bytes, reason: str) -> str:
-    """The message of an OpenAI-style error body ({"error": {"message"}} / {"error": str} / {"detail"})."""
-    text = body.decode(errors="replace").strip()
-    try:
-        parsed = fastjson.loads(body)
-    except ValueError:
-        return text or reason
-    if isinstance(parsed, dict):
-        error = parsed.get("error", parsed.get("detail"))
-        if isinstance(error, dict):
-            error = error.get("message")
-        if error:
-            return str(error)
-    return text or reason
-
-
-def retry_after_seconds(header: str | None) -> float:
-    """The upstream's Retry-After in seconds (the HTTP-date form is rare from APIs: 1 s then)."""
-    try:
-        return max(1.0, float((header or "").strip()))
-    except ValueError:
-        return 1.0
-
-
-def status_fault(status: int, message: str, retry_after: str | None) -> FrontierError:
-    """What an upstream's refusal (status >= 400) means to the layer's client."""
-    if status in (429, 503):
-        # Ollama's clients know 503 (busy), not 429; the upstream's Retry-After hint travels on.
-        return UpstreamError(f"upstream busy: {message}", status=503, retry_after=retry_after_seconds(retry_after))
-    if status >= 500:
-        return UpstreamError(f"upstream error ({status}): {message}")
-    if status == 401:
-        # The layer's own key was refused, not the client's: a configuration fault of this server.
-        return UpstreamError(f"upstream refused this server's API key ({message}): set FRONTIER_UPSTREAM_API_KEY "
-                             "to the upstream's key")
-    return UpstreamRejected(status, message)
-
-
-class _Faults:
-    """Maps aiohttp's transport failures onto UpstreamError, naming the upstream."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            raise UpstreamError(f"upstream {self.base_url} is unavailable: connection timed out",
-                                kind="unreachable") from exc
-        if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError from 3.11; ServerTimeoutError too
-            raise UpstreamError(f"upstream {self.base_url} timed out", status=503, kind="timeout") from exc
-        if isinstance(exc, aiohttp.ClientError):
-            reason = str(exc) or type(exc).__name__
-            raise UpstreamError(f"upstream {self.base_url} is unavailable: {reason}", kind="unreachable") from exc
-
-
-class LineSplitter:
-    """A body's lines as bytes, without their line ends, however the chunks cut them. Plain calls rather than
-    an async generator: each streamed token passes through here, and every generator level it crosses costs."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """The lines this chunk completes."""
-        *lines, self._pending = (self._pending + chunk).split(b"\n")
-        return [line.rstrip(b"\r") for line in lines]
-
-    def rest(self) -> list[bytes]:
-        """The last line, when the body did not end with a line end."""
-        return [self._pending.rstrip(b"\r")] if self._pending else []
-
-
-class EventStream:
-    """An open SSE body: iterate `events()`, then `aclose()` (also on cancellation)."""
-
-    def __init__(self, chunks: AsyncIterator[bytes], close: Callable[[], Any], faults: _Faults) -> None:
-        self._chunks = chunks
-        self._close = close
-        self._faults = faults
-        self.completed = False  # saw `data: [DONE]`
-        self._event_type = ""  # the `event:` field of the event being read
-
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        splitter = LineSplitter()
-        with self._faults:
-            async for chunk in self._chunks:
-                for line in splitter.feed(chunk):
-                    if (event := self._event(line)) is not None:
-                        yield event
-                    elif self.completed:
-                        return
-            for line in splitter.rest():
-                if (event := self._event(line)) is not None:
-                    yield event
-
-    def _event(self, line: bytes) -> dict[str, Any] | None:
-        """The event a `data:` line carries; None for other lines and for `[DONE]` (which sets `completed`)."""
-        if line.startswith(b"event:"):
-            self._event_type = line[6:].strip().decode(errors="replace")
-            return None
-        if not line.startswith(b"data:"):
-            return None
-        payload = line[5:].strip()
-        if payload == b"[DONE]":
-            self.completed = True
-            return None
-        event = fastjson.loads(payload)
-        if self._event_type == "error" or (isinstance(event, dict) and event.get("error")):
-            error = event.get("error", event) if isinstance(event, dict) else event
-            message = error.get("message") if isinstance(error, dict) else error
-            raise UpstreamError(f"upstream error: {message}")
-        self._event_type = ""
-        return event
-
-    async def aclose(self) -> None:
-        self._close()
-
-
-def _progress(line: bytes) -> dict[str, Any]:
-    try:
-        return fastjson.loads(line)
-    except ValueError:
-        raise UpstreamError("upstream sent an unreadable progress line") from None
-
-
-class LineStream:
-    """An open NDJSON body (a Frontier pull): iterate `lines()`, then `aclose()`."""
-
-    def __init__(self, chunks: AsyncIterator[bytes], close: Callable[[], Any], faults: _Faults) -> None:
-        self._chunks = chunks
-        self._close = close
-        self._faults = faults
-
-    async def lines(self) -> AsyncIterator[dict[str, Any]]:
-        splitter = LineSplitter()
-        with self._faults:
-            async for chunk in self._chunks:
-                for line in splitter.feed(chunk):
-                    if line.strip():
-                        yield _progress(line)
-            for line in splitter.rest():
-                if line.strip():
-                    yield _progress(line)
-
-    async def aclose(self) -> None:
-        self._close()
-
-
-@dataclass
-class Forwarded:
-    """A passed-through answer: status and headers now, the raw body (still encoded) as it comes."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: AsyncIterator[bytes]
-    close: Callable[[], Any]
-
-    async def aclose(self) -> None:
-        self.close()
 
 
 class Upstream:
@@ -238,9 +57,9 @@ class Upstream:
         self._timeout = timeout
         self._observe = observe
         self._session: aiohttp.ClientSession | None = None  # made on first use, inside the server's loop
-        self._faults = _Faults(self.base_url)
+        self._faults = Faults(self.base_url)
         self._models_ttl = models_ttl
-        self._models: list[UpstreamModel] | None = None
+        self._models: list[Entry] | None = None
         self._models_at = -float("inf")
         self._models_lock = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
@@ -248,6 +67,11 @@ class Upstream:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    @property
+    def cached_models(self) -> list[Entry] | None:
+        """The model list as last fetched, without a call (None: not fetched yet, or the upstream has none)."""
+        return self._models
 
     async def aclose(self) -> None:
         if self._refresher is not None:
@@ -304,10 +128,10 @@ class Upstream:
         response = await self._send(method, path, data, JSON_HEADERS if body is not None else {})
         content = await self._read(response)
         if response.status >= 400 and not (response.status in _ABSENT and path in _OPTIONAL_PATHS):
-            raise _fault(response, content)
+            raise fault(response, content)
         return response.status, content
 
-    async def models(self, *, refresh: bool = False) -> list[UpstreamModel] | None:
+    async def models(self, *, refresh: bool = False) -> list[Entry] | None:
         """The served models. None: the upstream has no /v1/models. A list older than the TTL is returned as
         it is while a fresh one is fetched in the background, so no request waits for the refresh (on a
         local server a /v1/models call costs a few ms); `refresh=True` and the first call wait for one."""
@@ -326,7 +150,7 @@ class Upstream:
         except FrontierError as exc:  # the next request that needs the upstream meets the fault itself
             log.debug("background model list refresh failed: %s", exc)
 
-    async def _fetch_models(self, *, refresh: bool) -> list[UpstreamModel] | None:
+    async def _fetch_models(self, *, refresh: bool) -> list[Entry] | None:
         async with self._models_lock:
             if not refresh and time.monotonic() - self._models_at < self._models_ttl:
                 return self._models  # fetched while this call waited for the lock
@@ -336,7 +160,7 @@ class Upstream:
             else:
                 try:
                     entries = fastjson.loads(content)["data"]
-                    self._models = [UpstreamModel.from_openai(entry) for entry in entries if entry.get("id")]
+                    self._models = [entry for entry in entries if isinstance(entry.get("id"), str) and entry["id"]]
                 except (ValueError, KeyError, TypeError, AttributeError):
                     raise UpstreamError("upstream sent an unreadable model list (GET /v1/models)") from None
             self._models_at = time.monotonic()
@@ -364,7 +188,7 @@ class Upstream:
     async def _open(self, path: str, body: Mapping[str, Any]) -> aiohttp.ClientResponse:
         response = await self._send("POST", path, fastjson.dumps(body), JSON_HEADERS)
         if response.status >= 400:
-            raise _fault(response, await self._read(response))
+            raise fault(response, await self._read(response))
         return response
 
     async def count_tokens(self, model: str, text: str) -> int | None:
@@ -393,11 +217,6 @@ class Upstream:
         response = await self._send(method, path, body, headers, url)
         return Forwarded(response.status, list(response.headers.items()), response.content.iter_any(),
                          response.release)
-
-
-def _fault(response: aiohttp.ClientResponse, content: bytes) -> FrontierError:
-    message = error_message(content, response.reason or "")
-    return status_fault(response.status, message, response.headers.get("Retry-After"))
 
 
 # Paths an upstream may lack: a missing one is an answer here (None / not countable), not an error.
