@@ -124,7 +124,7 @@ def test_a_client_leaving_a_non_stream_request_drops_the_upstream_request(
     assert httpx.get(f"{layer.url}/api/tags", timeout=30).status_code == 200  # model list cached, pool warm
     sent = {id(link): link.bytes_forth for link in relay.links}
     url = httpx.URL(layer.url)
-    body = json.dumps(COUNT | {"stream": False, "options": {"temperature": 0, "num_predict": 100}}).encode()
+    body = json.dumps(COUNT | {"stream": False, "options": LONG}).encode()
     request = (
         f"POST /api/chat HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -140,12 +140,11 @@ def test_a_client_leaving_a_non_stream_request_drops_the_upstream_request(
             assert time.monotonic() < deadline, "the request never reached the upstream"
             time.sleep(0.01)
         [link] = forwarded()
-        answered = link.bytes_back
     deadline = time.monotonic() + 5
     while not link.closed_by:
         assert time.monotonic() < deadline, "the layer kept its upstream request open"
         time.sleep(0.01)
-    # The layer hung up before any answer came back. (Frontier's server still finishes non-stream
-    # generations whose client left; wait for it so later tests start with an idle engine.)
-    assert (link.closed_by, link.bytes_back) == ("client", answered)
-    wait_idle(openai_server, within=300)
+    # The layer hung up on the upstream. The remote engine always streams from its upstream, so the server
+    # stops the generation too: 3000 tokens take minutes on a CPU, an idle engine within seconds means it did.
+    assert link.closed_by == "client"
+    assert wait_idle(openai_server, within=10) < 10
