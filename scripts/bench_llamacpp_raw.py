@@ -19,7 +19,7 @@ if os.environ.get("OMP_WAIT_POLICY") == "UNSET":
     del os.environ["OMP_WAIT_POLICY"]
     import llama_cpp  # noqa: F401  (libgomp reads its settings now, before Frontier's default is set)
 
-from frontier.engine.llamacpp_native import Batch, Model, Sampler, SamplerConfig
+from frontier.engine.llamacpp.native import Batch, Model, Sampler, SamplerConfig
 
 
 class _Ctx:

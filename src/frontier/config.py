@@ -219,6 +219,11 @@ class Settings(BaseSettings):
         return parse_size(self.mistral_memory_limit)
 
     @property
+    def slots(self) -> int:
+        """Generations an engine runs at once: MISTRAL_MAX_BATCH_SIZE with continuous batching, else one."""
+        return self.mistral_max_batch_size if self.mistral_enable_continuous_batching else 1
+
+    @property
     def isq(self) -> str | None:
         return normalise_isq(self.mistral_default_quantization)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from frontier.engine.free_cores import FreeCores, busy_jiffies, pick_threads
+from frontier.engine.llamacpp.free_cores import FreeCores, busy_jiffies, pick_threads
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from frontier.engine import chat_template, tool_calls
+from frontier.engine import tool_calls
 from frontier.engine.choice import EngineRefused, choose_engine, serving_engines
-from frontier.engine.llamacpp_engine import kv_split
-from frontier.engine.llamacpp_scheduler import _Slot, choose_slot
-from frontier.engine.textstream import TextStream
+from frontier.engine.llamacpp import chat_template
+from frontier.engine.llamacpp.engine import kv_split
+from frontier.engine.llamacpp.scheduler import _Slot, choose_slot
+from frontier.engine.llamacpp.textstream import TextStream
 from frontier.errors import InvalidRequestError
 
 

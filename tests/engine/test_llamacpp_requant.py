@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import DEFAULT_MODEL, MODELS
 
 from frontier.bench.drift import drift, log_probs
-from frontier.engine.llamacpp_requant import ensure_q8_0, wants_copy
+from frontier.engine.llamacpp.requant import ensure_q8_0, wants_copy
 from frontier.models.inspect import read_meta
 from frontier.models.registry import DERIVED_FOLDER, derived_copy, remove_model, scan
 

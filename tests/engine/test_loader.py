@@ -13,7 +13,7 @@ import pytest
 from mistralrs import Architecture, ChatCompletionRequest, CompletionRequest, ModelDType, Runner, Which
 from safetensors.numpy import save_file
 
-from frontier.engine.loader import adapters_for, default_adapter, which_for
+from frontier.engine.mistralrs.loader import adapters_for, default_adapter, which_for
 from frontier.errors import ModelLoadError
 from frontier.models.derive import DerivedModels, write_toml_selector
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from frontier.engine.mistralrs_convert import engine_stops
+from frontier.engine.mistralrs.convert import engine_stops
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

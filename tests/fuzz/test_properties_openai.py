@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from tests.fuzz.strategies import json_values, objects
 
-from frontier.engine.mistralrs_convert import completion_kwargs, engine_stops, request_kwargs
+from frontier.engine.mistralrs.convert import completion_kwargs, engine_stops, request_kwargs
 from frontier.engine.protocol import Delta, ToolCall, Usage
 from frontier.errors import InvalidRequestError
 from frontier.openai import translate, wire

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from frontier.cli.models import app
-from frontier.engine import loader
+from frontier.engine.mistralrs import loader
 from frontier.models.aliases import read_aliases, update_aliases
 
 DEFAULT = Path(__file__).resolve().parents[2] / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"

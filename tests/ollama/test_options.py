@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from frontier.errors import InvalidRequestError
 from frontier.engine.protocol import GenerationRequest
 from frontier.engine.remote.translate import request_body
+from frontier.errors import InvalidRequestError
 from frontier.ollama.options import Sampling, ignored_options, parse_options, to_params
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from frontier.engine.llamacpp_native import Model
+from frontier.engine.llamacpp.native import Model
 
 
 @dataclass(frozen=True, slots=True)

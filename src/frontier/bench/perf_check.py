@@ -15,7 +15,7 @@ from pathlib import Path
 
 from frontier.config import Settings
 from frontier.engine.device import DeviceChoice, Hardware, choose_device, detect_hardware
-from frontier.engine.mistralrs_engine import choose_isq
+from frontier.engine.mistralrs.engine import choose_isq
 from frontier.engine.report import SettingEffect, setting_effects
 from frontier.models.inspect import ModelMeta, read_meta
 
@@ -191,7 +191,7 @@ def recommend(f: Facts) -> list[Recommendation]:
             "an NVIDIA GPU is present but the engine runs on the CPU: " + (f.device.reason if not f.device.warnings
                                                                         else "; ".join(f.device.warnings))))
     if dev in ("cuda", "metal"):
-        # Checked in src/frontier/engine/mistralrs_engine.py: the Runner is built without paged-attention or
+        # Checked in src/frontier/engine/mistralrs/engine.py: the Runner is built without paged-attention or
         # memory arguments, so these variables are reported, not applied, until the adapter passes them.
         out.append(Recommendation(
             "info", "MISTRAL_MEMORY_FRACTION / MISTRAL_ENABLE_MEMORY_POOLING / MISTRAL_USE_FLASH_ATTENTION", "-",

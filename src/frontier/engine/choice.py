@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 ENGINES = ("mistralrs", "llamacpp")
 
-# Encoder-only sentence-embedding models: llama.cpp pools them (llamacpp_embed.py). They are small, so they do
+# Encoder-only sentence-embedding models: llama.cpp pools them (llamacpp/embed.py). They are small, so they do
 # not count against MISTRAL_MAX_LOADED_MODELS: an embedding model next to a chat model is the usual RAG setup.
 EMBEDDING_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "modern-bert",
                                      "neo-bert"})

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 
 from frontier.config import Settings
-from frontier.engine import llamacpp_native
 from frontier.engine.choice import EngineChoice, EngineRefused, choose_engine
 from frontier.engine.device import DeviceChoice, choose_device, detect_hardware
-from frontier.engine.mistralrs_engine import MistralRsEngine
+from frontier.engine.llamacpp import native as llamacpp_native
+from frontier.engine.mistralrs.engine import MistralRsEngine
 from frontier.engine.pool import EnginePool
 from frontier.engine.protocol import Engine
 from frontier.errors import ModelLoadError
@@ -42,7 +42,7 @@ def engine_for(settings: Settings, device: DeviceChoice, spec: ModelSpec) -> Eng
     choice = engine_choice(settings, device, spec)
     log.info("engine for %s: %s (%s)", spec.id, choice.engine, choice.reason)
     if choice.engine == "llamacpp":
-        from frontier.engine.llamacpp_engine import LlamaCppEngine
+        from frontier.engine.llamacpp.engine import LlamaCppEngine
 
         return LlamaCppEngine(settings, device, spec)
     return MistralRsEngine(settings, device, spec)

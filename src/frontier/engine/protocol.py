@@ -106,6 +106,15 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def add_choice(self, part: Usage) -> None:
+        """Adds one choice's usage to a request's (n > 1): the prompt is shared, completions add up, the
+        choices ran side by side (the longest time counts)."""
+        self.prompt_tokens = part.prompt_tokens
+        self.cached_tokens = max(self.cached_tokens, part.cached_tokens)
+        self.prompt_seconds = max(self.prompt_seconds, part.prompt_seconds)
+        self.completion_tokens += part.completion_tokens
+        self.completion_seconds = max(self.completion_seconds, part.completion_seconds)
+
 
 @dataclass(slots=True)
 class Delta:

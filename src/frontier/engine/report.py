@@ -20,7 +20,7 @@ class SettingEffect:
 def setting_effects(s: Settings, device: DeviceChoice) -> list[SettingEffect]:
     dev = device.device
     gpu = dev in ("cuda", "metal")
-    batch = s.mistral_max_batch_size if s.mistral_enable_continuous_batching else 1
+    batch = s.slots
     isq = s.isq
     effects = [
         SettingEffect("MISTRAL_HOST", s.mistral_host, True, "server bind address"),

@@ -25,7 +25,7 @@ class Limits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        slots = settings.mistral_max_batch_size if settings.mistral_enable_continuous_batching else 1
+        slots = settings.slots
         return cls(
             max_body_bytes=settings.frontier_max_body_bytes,
             max_tokens=settings.frontier_max_tokens,

@@ -18,15 +18,15 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from frontier.config import Settings
-from frontier.engine import chat_template, tool_calls
-from frontier.engine import llamacpp_requant as requant
+from frontier.engine import tool_calls
 from frontier.engine.choice import EMBEDDING_ARCHITECTURES
 from frontier.engine.device import DeviceChoice
-from frontier.engine.free_cores import FreeCores
-from frontier.engine.llamacpp_embed import EmbedContext
-from frontier.engine.llamacpp_native import Context, Model, SamplerConfig
-from frontier.engine.llamacpp_scheduler import Job, Scheduler
-from frontier.engine.mistralrs_convert import to_engine_messages
+from frontier.engine.llamacpp import chat_template, requant
+from frontier.engine.llamacpp.embed import EmbedContext
+from frontier.engine.llamacpp.free_cores import FreeCores
+from frontier.engine.llamacpp.native import Context, Model, SamplerConfig
+from frontier.engine.llamacpp.scheduler import Job, Scheduler
+from frontier.engine.messages import to_engine_messages
 from frontier.engine.protocol import (
     Delta,
     EmbeddingRequest,
@@ -36,12 +36,11 @@ from frontier.engine.protocol import (
     ModelInfo,
     Usage,
 )
+from frontier.engine.single import SingleModel, check_memory, clamp_max_tokens
 from frontier.errors import (
-    ContextLengthError,
     EngineUnavailableError,
     InvalidRequestError,
     ModelLoadError,
-    ModelNotFoundError,
 )
 from frontier.models.inspect import ModelMeta, read_meta
 from frontier.models.registry import ModelSpec
@@ -77,32 +76,23 @@ def kv_split(ctx_len: int, slots: int, bytes_per_cell: int, memory_limit: int, l
     return layout == "split" or ctx_len * slots * bytes_per_cell <= min(_SPLIT_KV_BYTES, memory_limit // 4)
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(SingleModel):
     name = "llamacpp"
 
     def __init__(self, settings: Settings, device: DeviceChoice, spec: ModelSpec) -> None:
+        super().__init__()
         self._settings = settings
         self._device = device
         self.spec = spec
-        self._slots = settings.mistral_max_batch_size if settings.mistral_enable_continuous_batching else 1
+        self._slots = settings.slots
         self._model: Model | None = None
         self._ctx: Context | None = None
         self._scheduler: Scheduler | None = None
         self._embedder: EmbedContext | None = None
         self._embed_lock = threading.Lock()
-        self._info: ModelInfo | None = None
-        self._load_error = ""
         self._bos = self._eos = ""
-        self.load_seconds = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------------
-    async def load(self) -> None:
-        try:
-            await asyncio.to_thread(self._load_sync)
-        except ModelLoadError as exc:
-            self._load_error = str(exc)
-            raise
-
     def _load_sync(self) -> None:
         s, spec = self._settings, self.spec
         if spec.model_type != "gguf":
@@ -113,11 +103,7 @@ class LlamaCppEngine:
         if meta.data_end > meta.size_bytes:  # llama.cpp would only say it could not load the file
             raise ModelLoadError(f"{spec.path.name} is truncated: tensor data ends at byte {meta.data_end}, "
                                  f"the file has {meta.size_bytes}; download it again")
-        if meta.size_bytes > s.memory_limit_bytes:
-            raise ModelLoadError(
-                f"model {spec.path.name} needs at least {meta.size_bytes / 2**30:.1f} GiB, over "
-                f"MISTRAL_MEMORY_LIMIT={s.mistral_memory_limit}"
-            )
+        check_memory(spec.path, meta.size_bytes, s)
         started = time.monotonic()
         gpu_layers = 999 if self._device.device in ("cuda", "metal") else 0
         if meta.architecture in EMBEDDING_ARCHITECTURES:
@@ -240,15 +226,6 @@ class LlamaCppEngine:
         self._ctx = self._model = None
 
     # --- queries ------------------------------------------------------------------------------------
-    def models(self) -> list[ModelInfo]:
-        return [self._info] if self._info else []
-
-    @property
-    def info(self) -> ModelInfo:
-        if self._info is None:
-            raise EngineUnavailableError(f"no model is loaded: {self._load_error or 'still loading'}")
-        return self._info
-
     async def health(self) -> EngineHealth:
         scheduler = self._scheduler
         if scheduler is None and self._embedder is not None:
@@ -269,12 +246,6 @@ class LlamaCppEngine:
             raise EngineUnavailableError("no model is loaded")
         return self._model
 
-    def _resolve(self, model: str) -> ModelInfo:
-        info = self.info
-        if model != info.id:
-            raise ModelNotFoundError(model)
-        return info
-
     # --- generation ---------------------------------------------------------------------------------
     def _prompt_tokens(self, req: GenerationRequest, tools: bool) -> list[int]:
         model = self._loaded_model()
@@ -290,17 +261,6 @@ class LlamaCppEngine:
         )
         add_bos = model.add_bos and not (self._bos and text.startswith(self._bos))
         return model.tokenize(text, add_special=add_bos, parse_special=True)
-
-    @staticmethod
-    def _budget(req: GenerationRequest, prompt: int, ctx: int) -> int:
-        if prompt >= ctx:
-            raise ContextLengthError(
-                f"This model's maximum context length is {ctx} tokens; the prompt has {prompt} tokens.",
-                prompt_tokens=prompt, limit=ctx,
-            )
-        # Clamped, not refused, as on every engine (issue 8): the answer ends with "length" where the context is full.
-        wanted = req.params.max_tokens
-        return ctx - prompt if wanted is None else min(wanted, ctx - prompt)
 
     def _sampling(self, req: GenerationRequest, index: int) -> SamplerConfig:
         p = req.params
@@ -363,7 +323,7 @@ class LlamaCppEngine:
         if not prompt:  # e.g. a raw prompt of characters the tokenizer drops: nothing to continue from
             raise InvalidRequestError("the prompt has no tokens", param="prompt" if request.prompt is not None
                                       else "messages")
-        max_tokens = self._budget(request, len(prompt), info.context_length)
+        max_tokens = clamp_max_tokens(request.params.max_tokens, len(prompt), info.context_length)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Delta | Exception] = asyncio.Queue()
 
@@ -390,11 +350,7 @@ class LlamaCppEngine:
                 if isinstance(item, Exception):
                     raise item
                 if item.usage is not None:
-                    usage.prompt_tokens = item.usage.prompt_tokens
-                    usage.cached_tokens = max(usage.cached_tokens, item.usage.cached_tokens)
-                    usage.prompt_seconds = max(usage.prompt_seconds, item.usage.prompt_seconds)
-                    usage.completion_tokens += item.usage.completion_tokens
-                    usage.completion_seconds = max(usage.completion_seconds, item.usage.completion_seconds)
+                    usage.add_choice(item.usage)
                     item.usage = None
                 if item.finish_reason:
                     remaining -= 1

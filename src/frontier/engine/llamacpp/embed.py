@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import math
 
-from frontier.engine.llamacpp_native import Model
+from frontier.engine.llamacpp.native import Model
 from frontier.errors import ContextLengthError, ModelLoadError
 
 

@@ -22,10 +22,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from frontier.engine.free_cores import FreeCores
-from frontier.engine.llamacpp_native import Context, Model, Sampler, SamplerConfig
+from frontier.engine.llamacpp.free_cores import FreeCores
+from frontier.engine.llamacpp.native import Context, Model, Sampler, SamplerConfig
+from frontier.engine.llamacpp.textstream import TextStream
 from frontier.engine.protocol import Delta, FinishReason, TokenLogprob, Usage
-from frontier.engine.textstream import TextStream
 from frontier.errors import EngineError, InvalidRequestError
 
 log = logging.getLogger("frontier.engine")

@@ -20,7 +20,7 @@ import os
 import threading
 from pathlib import Path
 
-from frontier.engine.llamacpp_native import _lib
+from frontier.engine.llamacpp.native import _lib
 from frontier.models.registry import derived_copy
 
 log = logging.getLogger("frontier.engine")

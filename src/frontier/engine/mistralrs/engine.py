@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from frontier.config import Settings
-from frontier.engine import mistralrs_convert as convert
 from frontier.engine.device import DeviceChoice
+from frontier.engine.messages import to_engine_messages
+from frontier.engine.mistralrs import convert
 from frontier.engine.protocol import (
     Delta,
     EmbeddingRequest,
@@ -35,13 +36,11 @@ from frontier.engine.protocol import (
     ModelInfo,
     Usage,
 )
+from frontier.engine.single import SingleModel, check_memory, clamp_max_tokens
 from frontier.errors import (
-    ContextLengthError,
     EngineError,
-    EngineUnavailableError,
     InvalidRequestError,
     ModelLoadError,
-    ModelNotFoundError,
 )
 from frontier.models.inspect import ModelMeta, read_meta
 from frontier.models.registry import ModelSpec, configured_spec
@@ -63,41 +62,32 @@ def choose_isq(settings: Settings, meta: ModelMeta, device: str) -> str | None:
     return None
 
 
-class MistralRsEngine:
+class MistralRsEngine(SingleModel):
     name = "mistralrs"
 
     def __init__(self, settings: Settings, device: DeviceChoice, spec: ModelSpec | None = None) -> None:
+        super().__init__()
         self._settings = settings
         self._device = device
         self.spec = spec or configured_spec(settings)
         self._runner: Any = None
         self._runner_lock = threading.Lock()
         self._admission = threading.Lock()
-        slots = settings.mistral_max_batch_size if settings.mistral_enable_continuous_batching else 1
+        slots = settings.slots
         self._slots = asyncio.Semaphore(slots)
         self._max_slots = slots
         self._in_flight = 0
         self._queued = 0
-        self._info: ModelInfo | None = None
         self._engine_model_id = ""
         self._vocab = 0  # from the model's metadata, to refuse a logit_bias on a token it does not have
         self._default_adapter: str | None = None
-        self._load_error = ""
         self.isq: str | None = None
-        self.load_seconds = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------------
-    async def load(self) -> None:
-        try:
-            await asyncio.to_thread(self._load_sync)
-        except ModelLoadError as exc:
-            self._load_error = str(exc)
-            raise
-
     def _load_sync(self) -> None:
         import mistralrs
 
-        from frontier.engine import loader
+        from frontier.engine.mistralrs import loader
 
         s, spec = self._settings, self.spec
         path = spec.path
@@ -105,11 +95,7 @@ class MistralRsEngine:
             raise ModelLoadError(f"model {spec.id!r} not found at {path}")
         meta = read_meta(path) if spec.model_type in ("gguf", "plain") else self._meta_for_adapter(path)
         self._vocab = meta.vocab_size
-        if meta.size_bytes > s.memory_limit_bytes:
-            raise ModelLoadError(
-                f"model {path.name} needs at least {meta.size_bytes / 2**30:.1f} GiB, over "
-                f"MISTRAL_MEMORY_LIMIT={s.mistral_memory_limit}; raise the limit or pick a smaller quantization"
-            )
+        check_memory(path, meta.size_bytes, s, "; raise the limit or pick a smaller quantization")
         which, _shown = loader.which_for(spec.model_type, path)
         self._default_adapter = loader.default_adapter(spec.model_type, path)
         self.isq = choose_isq(s, meta, self._device.device)
@@ -162,15 +148,6 @@ class MistralRsEngine:
             self._runner = None
 
     # --- queries ------------------------------------------------------------------------------------
-    def models(self) -> list[ModelInfo]:
-        return [self._info] if self._info else []
-
-    @property
-    def info(self) -> ModelInfo:
-        if self._info is None:
-            raise EngineUnavailableError(f"no model is loaded: {self._load_error or 'still loading'}")
-        return self._info
-
     async def health(self) -> EngineHealth:
         if self._runner is None:
             return EngineHealth(ok=False, reason=self._load_error or "model not loaded", device=self._device.device)
@@ -196,31 +173,19 @@ class MistralRsEngine:
                 raise EngineError("no model is loaded")
             return fn(self._runner)
 
-    def _resolve(self, model: str) -> ModelInfo:
-        info = self.info
-        if model not in (info.id, self._engine_model_id):
-            raise ModelNotFoundError(model)
-        return info
+    def _resolve(self, model: str, *aliases: str) -> ModelInfo:
+        return super()._resolve(model, self._engine_model_id, *aliases)
 
     # --- generation ---------------------------------------------------------------------------------
     def _count_prompt(self, req: GenerationRequest) -> int:
         if req.prompt is not None:
             return len(self._call(lambda r: r.tokenize_text(req.prompt, True, None)))
-        msgs = convert.to_engine_messages(req.messages or [])
+        msgs = to_engine_messages(req.messages or [])
         text = "\n".join(m["content"] for m in msgs)
         return len(self._call(lambda r: r.tokenize_text(text, False, None))) + _PER_MESSAGE_TOKENS * (len(msgs) + 1)
 
     def _budget(self, req: GenerationRequest, ctx: int) -> int:
-        prompt = self._count_prompt(req)
-        if prompt >= ctx:
-            raise ContextLengthError(
-                f"This model's maximum context length is {ctx} tokens; the prompt has about {prompt} tokens.",
-                prompt_tokens=prompt, limit=ctx,
-            )
-        # A max_tokens larger than what the context leaves is clamped, not refused (issue 8): the answer
-        # then ends with finish_reason "length" where the context is full.
-        wanted = req.params.max_tokens
-        return ctx - prompt if wanted is None else min(wanted, ctx - prompt)
+        return clamp_max_tokens(req.params.max_tokens, self._count_prompt(req), ctx, estimated=True)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         info = self._resolve(request.model)
@@ -273,10 +238,7 @@ class MistralRsEngine:
                     continue
                 delta: Delta = payload
                 if delta.usage is not None:
-                    usage.prompt_tokens = delta.usage.prompt_tokens
-                    usage.prompt_seconds = max(usage.prompt_seconds, delta.usage.prompt_seconds)
-                    usage.completion_tokens += delta.usage.completion_tokens
-                    usage.completion_seconds = max(usage.completion_seconds, delta.usage.completion_seconds)
+                    usage.add_choice(delta.usage)
                     delta.usage = None
                 if delta.text or delta.reasoning or delta.tool_calls or delta.finish_reason or delta.logprobs:
                     yield delta
