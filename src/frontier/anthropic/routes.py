@@ -17,8 +17,9 @@ from frontier.engine.protocol import Delta, Engine
 from frontier.errors import FrontierError
 from frontier.openai import errors as openai_errors
 from frontier.openai.body import StrictJSONRoute
-from frontier.openai.client_gone import unless_gone
-from frontier.openai.routes import SSE_HEADERS, start_unless_gone
+from frontier.openai.routes import SSE_HEADERS
+from frontier.serving.client_gone import unless_gone
+from frontier.serving.start import start_unless_gone
 
 # `stream: true` answers are server-sent events: the document names both media types of a 200.
 _STREAMED: dict[int | str, dict[str, Any]] = {200: {

@@ -57,8 +57,6 @@ from frontier.ollama.names import ModelMap
 from frontier.ollama.passthrough import V1_METHODS, InProcessPassthrough, http_passthrough
 from frontier.ollama.source import RemoteModels
 from frontier.ollama.streaming import (
-    ClientGone,
-    cancel_on_disconnect,
     ndjson_response,
 )
 from frontier.ollama.wire import (
@@ -74,6 +72,7 @@ from frontier.ollama.wire import (
 )
 from frontier.security.auth import CHALLENGE
 from frontier.security.policy import SecurityPolicy, install_cors, install_key_check
+from frontier.serving.client_gone import ClientGone, cancel_on_disconnect
 
 log = logging.getLogger("frontier.ollama")
 

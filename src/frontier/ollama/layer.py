@@ -26,6 +26,7 @@ from frontier.ollama.options import Sampling, ignored_options, parse_options
 from frontier.ollama.responses import Gathered, Kind, StreamState, empty_response
 from frontier.ollama.source import ModelSource, keep_alive_seconds
 from frontier.ollama.wire import ChatRequest, EmbeddingsRequest, EmbedRequest, GenerateRequest
+from frontier.serving.start import chained, start
 
 log = logging.getLogger("frontier.ollama")
 
@@ -233,18 +234,14 @@ class OllamaLayer:
 
     async def _call(self, call: GenerationRequest, kind: Kind, name: str, stream: bool, watch: Stopwatch) -> Answer:
         watch.mark_upstream()
-        deltas = self.engine.generate(call)
         try:
-            first = await anext(deltas, None)  # started before any byte: a refusal is a real status
+            first, deltas = await start(self.engine, call)  # before any byte: a refusal is a real status
         except ModelNotFoundError as exc:
             raise ModelNotFoundError(name) from exc
-        except BaseException:
-            await deltas.aclose()
-            raise
         if not stream:
             gathered = Gathered()
             try:
-                async for d in _chain(first, deltas):
+                async for d in chained(first, deltas):
                     gathered.add(d)
             finally:
                 await deltas.aclose()
@@ -264,18 +261,11 @@ class OllamaLayer:
             raise ModelNotFoundError(name) from exc
 
 
-async def _chain(first: Delta | None, rest: AsyncGenerator[Delta, None]) -> AsyncIterator[Delta]:
-    if first is not None:
-        yield first
-    async for d in rest:
-        yield d
-
-
 async def _lines(first: Delta | None, deltas: AsyncGenerator[Delta, None],
                  state: StreamState) -> AsyncIterator[dict[str, Any]]:
     try:
         try:
-            async for d in _chain(first, deltas):
+            async for d in chained(first, deltas):
                 for line in state.absorb(d):
                     yield line
             final = state.finish()

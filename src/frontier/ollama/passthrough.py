@@ -16,7 +16,8 @@ from frontier.errors import FrontierError
 from frontier.logs import REQUEST_ID
 from frontier.metrics.middleware import HEADER as REQUEST_ID_HEADER
 from frontier.ollama.layer import OllamaLayer
-from frontier.ollama.streaming import ClosingStreamingResponse, cancel_on_disconnect
+from frontier.ollama.streaming import ClosingStreamingResponse
+from frontier.serving.client_gone import cancel_on_disconnect
 
 V1_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 # fmt: off

@@ -7,12 +7,10 @@ for non-stream requests, the work races the client's `http.disconnect`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
-from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
@@ -20,10 +18,6 @@ from frontier import fastjson
 
 T = TypeVar("T")
 NDJSON = "application/x-ndjson"
-
-
-class ClientGone(Exception):
-    """The client disconnected before its answer was ready; the work was cancelled."""
 
 
 def ndjson_line(obj: Any) -> bytes:
@@ -85,32 +79,3 @@ def ndjson_response(
 ) -> NdjsonResponse:
     """`on_close` runs however the response ends, even if the stream never started."""
     return NdjsonResponse(lines, on_close)
-
-
-async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Awaits `work` in the calling task, cancelling it if the client disconnects first. The body must
-    already be read. The work runs in this task rather than a task of its own: one task per request
-    fewer is measurable in the layer's per-request cost."""
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                gone = True
-                task.cancel()
-                return
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if gone:
-            task.uncancel()  # this cancellation was ours, and it is handled: the task goes on to answer
-            raise ClientGone() from None
-        raise
-    finally:
-        watcher.cancel()

@@ -17,8 +17,9 @@ from frontier.errors import FrontierError
 from frontier.models.catalog import Catalog
 from frontier.openai import translate, wire
 from frontier.openai.body import StrictJSONRoute
-from frontier.openai.client_gone import unless_gone
 from frontier.openai.errors import sse_error
+from frontier.serving.client_gone import unless_gone
+from frontier.serving.start import chained, start_unless_gone
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # `stream: true` answers are server-sent events: the document names both media types of a 200.
@@ -36,36 +37,13 @@ def _sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + fastjson.dumps(obj) + b"\n\n"
 
 
-Started = tuple[Delta | None, AsyncGenerator[Delta, None]]
-
-
-async def _start(engine: Engine, req: GenerationRequest) -> Started:
-    """Pulls the first delta before any byte is sent, so that refusals (context, grammar, unknown model,
-    a full queue) get a real 4xx status instead of an error event."""
-    stream = engine.generate(req)
-    try:
-        first = await anext(stream)
-    except StopAsyncIteration:
-        return None, stream
-    except BaseException:
-        await stream.aclose()
-        raise
-    return first, stream
-
-
-async def start_unless_gone(request: Request, engine: Engine, req: GenerationRequest) -> Started | None:
-    """_start, given up (freeing the request's queue place) if the client leaves while it waits for a slot."""
-    return await unless_gone(request, _start(engine, req))
-
-
 async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> tuple[
     dict[int, translate.ChoiceAccumulator], Usage
 ]:
     choices: dict[int, translate.ChoiceAccumulator] = {}
     usage = Usage()
     try:
-        deltas = [first] if first is not None else []
-        async for d in _chain(deltas, stream):
+        async for d in chained(first, stream):
             if d.usage is not None:
                 usage = d.usage
                 continue
@@ -73,13 +51,6 @@ async def _collect(first: Delta | None, stream: AsyncGenerator[Delta, None]) -> 
     finally:
         await stream.aclose()
     return choices, usage
-
-
-async def _chain(head: list[Delta], stream: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
-    for d in head:
-        yield d
-    async for d in stream:
-        yield d
 
 
 async def _stream_events(
@@ -94,7 +65,7 @@ async def _stream_events(
     started: set[int] = set()
     held: list[dict[str, Any]] = []
     try:
-        async for d in _chain([first] if first is not None else [], stream):
+        async for d in chained(first, stream):
             if d.usage is not None:
                 if held:
                     held[-1]["usage"] = translate.usage_dict(d.usage)
@@ -160,61 +131,52 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
     async def list_models() -> dict[str, Any]:
         return {"object": "list", "data": [model_entry(m, catalog) for m in engine.models()]}
 
-    @router.post("/v1/chat/completions", response_model=None, responses=_STREAMED)
-    async def chat_completions(body: wire.ChatCompletionRequest, request: Request) -> Any:
-        req = translate.to_generation_request(body)
-        rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    async def answer(request: Request, req: GenerationRequest, stream: bool, include_usage: bool,
+                     whole: Callable[[dict[int, translate.ChoiceAccumulator], Usage], Any],
+                     chunk: Callable[[Delta, bool], dict[str, Any]],
+                     usage_chunk: Callable[[Usage], dict[str, Any]]) -> Any:
+        """Both generation routes: start (a refusal is a real status), then stream chunks or collect the whole."""
         started = await start_unless_gone(request, engine, req)
         if started is None:
             return Response(status_code=499)  # nobody is listening; the status is for the access log
-        first, stream = started
-        if not body.stream:
-            collected = await unless_gone(request, _collect(first, stream))
-            if collected is None:
-                return Response(status_code=499)  # nobody is listening; the status is for the access log
-            choices, usage = collected
-            return translate.chat_completion(rid, created, body.model, choices, usage, body.logprobs)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _stream_events(
-            first, stream,
-            lambda d, is_first: translate.chat_chunk(rid, created, body.model, d, body.logprobs, is_first),
-            lambda u: translate.usage_chunk(rid, created, body.model, "chat.completion.chunk", u),
-            include_usage,
-        )
+        first, deltas = started
+        if not stream:
+            collected = await unless_gone(request, _collect(first, deltas))
+            return Response(status_code=499) if collected is None else whole(*collected)
+        events = _stream_events(first, deltas, chunk, usage_chunk, include_usage)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @router.post("/v1/chat/completions", response_model=None, responses=_STREAMED)
+    async def chat_completions(body: wire.ChatCompletionRequest, request: Request) -> Any:
+        req = translate.to_generation_request(body)
+        rid, created, name = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), body.model
+        return await answer(
+            request, req, body.stream, bool(body.stream_options and body.stream_options.include_usage),
+            lambda choices, usage: translate.chat_completion(rid, created, name, choices, usage, body.logprobs),
+            lambda d, first: translate.chat_chunk(rid, created, name, d, body.logprobs, first),
+            lambda u: translate.usage_chunk(rid, created, name, "chat.completion.chunk", u),
+        )
 
     @router.post("/v1/completions", response_model=None, responses=_STREAMED)
     async def completions(body: wire.CompletionRequest, request: Request) -> Any:
         req = translate.completion_to_generation_request(body)
-        rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        rid, created, name = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), body.model
         want_lp = body.logprobs is not None
         echo = req.prompt if body.echo and req.prompt else ""
-        started = await start_unless_gone(request, engine, req)
-        if started is None:
-            return Response(status_code=499)
-        first, stream = started
-        if not body.stream:
-            collected = await unless_gone(request, _collect(first, stream))
-            if collected is None:
-                return Response(status_code=499)
-            choices, usage = collected
-            return translate.text_completion(rid, created, body.model, choices, usage, want_lp, echo)
         echoed: set[int] = set()
 
-        def render(d: Delta, _first: bool) -> dict[str, Any]:
+        def chunk(d: Delta, _first: bool) -> dict[str, Any]:
             text = d.text
             if echo and d.index not in echoed:
                 echoed.add(d.index)
                 text = echo + text
-            return translate.completion_chunk(rid, created, body.model, d, text, want_lp)
+            return translate.completion_chunk(rid, created, name, d, text, want_lp)
 
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _stream_events(
-            first, stream, render,
-            lambda u: translate.usage_chunk(rid, created, body.model, "text_completion", u),
-            include_usage,
+        return await answer(
+            request, req, body.stream, bool(body.stream_options and body.stream_options.include_usage),
+            lambda choices, usage: translate.text_completion(rid, created, name, choices, usage, want_lp, echo),
+            chunk, lambda u: translate.usage_chunk(rid, created, name, "text_completion", u),
         )
-        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @router.post("/v1/embeddings")
     async def embeddings(body: wire.EmbeddingsRequest) -> dict[str, Any]:

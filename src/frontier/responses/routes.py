@@ -14,10 +14,11 @@ from frontier.engine.collected import collect
 from frontier.engine.protocol import Delta, Engine
 from frontier.errors import ContextLengthError, FrontierError, InvalidRequestError
 from frontier.openai.body import StrictJSONRoute
-from frontier.openai.client_gone import unless_gone
-from frontier.openai.routes import SSE_HEADERS, start_unless_gone
+from frontier.openai.routes import SSE_HEADERS
 from frontier.responses import render, translate, wire
 from frontier.responses.store import ResponseStore
+from frontier.serving.client_gone import unless_gone
+from frontier.serving.start import start_unless_gone
 
 _STREAMED: dict[int | str, dict[str, Any]] = {200: {
     "description": "The response (JSON), or with `stream: true` typed server-sent events",
