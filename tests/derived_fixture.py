@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from frontier.models.derive import DerivedModels, ensure_derived
+from derive_models import DerivedModels, ensure_derived
 
 _REPO = Path(__file__).resolve().parent.parent
 _DEFAULT_GGUF = _REPO / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -13,9 +13,9 @@ import pytest
 from mistralrs import Architecture, ChatCompletionRequest, CompletionRequest, ModelDType, Runner, Which
 from safetensors.numpy import save_file
 
+from derive_models import DerivedModels, write_toml_selector
 from frontier.engine.mistralrs.loader import adapters_for, default_adapter, which_for
 from frontier.errors import ModelLoadError
-from frontier.models.derive import DerivedModels, write_toml_selector
 
 
 def model_path(derived: DerivedModels, model_type: str) -> Path:

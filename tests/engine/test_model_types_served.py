@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from frontier.models.derive import DerivedModels
+from derive_models import DerivedModels
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 

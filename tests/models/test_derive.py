@@ -12,7 +12,7 @@ import pytest
 from mistralrs import Architecture, ChatCompletionRequest, LoraAdapter, Runner, Which
 from safetensors import safe_open
 
-from frontier.models.derive import STAMP_FILE, DerivedModels, build_lora, ensure_derived, write_toml_selector
+from derive_models import STAMP_FILE, DerivedModels, build_lora, ensure_derived, write_toml_selector
 
 FRANCE = "What is the capital of France?"
 

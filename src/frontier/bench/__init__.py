@@ -3,5 +3,6 @@
 Modules: `record` (what one request measured), `stats` (pure percentiles and per-level aggregates),
 `workload` (seeded synthetic prompts of an exact token length), `clients` (one streaming client per API),
 `runner` (concurrency sweep, warm-up, multi-turn, interleaved comparison), `report` (table, JSON, ratios),
-`chart` (PNG), `perf_check` (platform facts and tuning recommendations).
+`chart` (PNG). (`frontier perf-check`, the machine diagnosis, is `frontier.engine.perf_check`: it reads the
+engine's own device and setting choices.)
 """

@@ -170,8 +170,8 @@ def perf_check(
     json_path: str = typer.Option(None, "--json", help="Write the facts and recommendations as JSON here."),
     api_key: str = _API_KEY,
 ) -> None:
-    from frontier.bench import perf_check as pc
     from frontier.config import load_settings
+    from frontier.engine import perf_check as pc
     from frontier.errors import ConfigError
 
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from frontier.config import Settings
+from frontier.engine.choice import choose_isq
 from frontier.engine.device import DeviceChoice
 from frontier.engine.messages import to_engine_messages
 from frontier.engine.mistralrs import convert
@@ -50,16 +51,6 @@ log = logging.getLogger("frontier.engine")
 # Rough template overhead per chat message (role markers, separators) for the pre-admission context check;
 # the engine's exact count is reported in usage.
 _PER_MESSAGE_TOKENS = 6
-
-
-def choose_isq(settings: Settings, meta: ModelMeta, device: str) -> str | None:
-    isq = settings.isq
-    if isq != "auto":
-        return isq
-    # Q4_1 and Q5_x GGUF run scalar on CPU; re-quantising to Q8_0 at load was ~3x faster (engine notes).
-    if device == "cpu" and meta.format == "gguf" and not meta.has_simd_kernel:
-        return "q8_0"
-    return None
 
 
 class MistralRsEngine(SingleModel):

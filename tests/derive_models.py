@@ -1,4 +1,4 @@
-"""Builds every model type Frontier serves from one GGUF file, for tests and demos.
+"""Builds every model type Frontier serves from one GGUF file, for the tests (the hubs are out of reach here).
 
 From the default GGUF this derives a plain Hugging Face folder (dequantised weights, config, tokenizer),
 a random PEFT LoRA adapter on it, an X-LoRA model on it and a mistral.rs TOML selector. Only `gguf`, `numpy`

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from frontier.config import Settings
+from frontier.engine.choice import choose_isq
 from frontier.engine.device import DeviceChoice, Hardware, choose_device, detect_hardware
-from frontier.engine.mistralrs.engine import choose_isq
 from frontier.engine.report import SettingEffect, setting_effects
 from frontier.models.inspect import ModelMeta, read_meta
 

@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import DEFAULT_MODEL, MODELS
 from typer.testing import CliRunner
 
-from frontier.bench import perf_check as pc
 from frontier.cli.main import app
 from frontier.config import Settings
+from frontier.engine import perf_check as pc
 from frontier.engine.device import DeviceChoice, Hardware
 from frontier.engine.report import setting_effects
 from frontier.models.inspect import ModelMeta
