@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     frontier_max_queue: int = Field(
         64, ge=0,
         description="Generations allowed to wait for an engine slot beyond the running ones (MISTRAL_MAX_BATCH_SIZE); "
-        "beyond it the server answers 429 and the Ollama layer 503, both with Retry-After.",
+        "beyond it the server answers 429 and the Ollama API 503, both with Retry-After.",
     )
     frontier_drain_seconds: float = Field(
         30.0, ge=0,
@@ -150,20 +150,20 @@ class Settings(BaseSettings):
         "then the process exits.",
     )
 
-    # --- Ollama compatibility layer ---------------------------------------------------------------
-    ollama_api_host: str = Field("127.0.0.1", description="Address the Ollama-compatible layer binds.")
-    ollama_api_port: int = Field(11434, ge=1, le=65535, description="Port of the Ollama-compatible layer.")
+    # --- Ollama-compatible API ---------------------------------------------------------------
+    ollama_api_host: str = Field("127.0.0.1", description="Address the Ollama-compatible API binds.")
+    ollama_api_port: int = Field(11434, ge=1, le=65535, description="Port of the Ollama-compatible API.")
     frontier_upstream_url: str = Field(
-        "", description="OpenAI-compatible upstream of the layer; default http://MISTRAL_HOST:MISTRAL_API_PORT."
+        "", description="OpenAI-compatible upstream `frontier proxy` fronts; default http://MISTRAL_HOST:MISTRAL_API_PORT."
     )
     frontier_model_map: Path | None = Field(
         None, description="YAML/TOML file mapping Ollama names to upstream model ids (defaults built in)."
     )
-    proxy_log_level: LogLevel = Field("info", description="Log level of the Ollama-compatible layer.")
+    proxy_log_level: LogLevel = Field("info", description="Log level of the Ollama-compatible API.")
 
     # --- observability ----------------------------------------------------------------------------
     frontier_log_format: LogFormat = Field(
-        "text", description="Log format of the server and the layer: text (a terminal) or json (one object a line)."
+        "text", description="Log format of every service: text (a terminal) or json (one object a line)."
     )
 
     # --- security (docs/security.md) ----------------------------------------------------------------
@@ -174,10 +174,10 @@ class Settings(BaseSettings):
     )
     frontier_upstream_api_key: str | None = Field(
         None, repr=False,
-        description="Key the Ollama layer sends to its upstream; unset: FRONTIER_API_KEY (one key for the stack).",
+        description="Key the Ollama API sends to its upstream; unset: FRONTIER_API_KEY (one key for the stack).",
     )
     frontier_open_health: bool = Field(
-        True, description="Health endpoints answer without the key (/health; the layer's /, /api/version)."
+        True, description="Health endpoints answer without the key (/health; the Ollama API's /, /api/version)."
     )
     frontier_open_metrics: bool = Field(True, description="/metrics answers without the key (Prometheus scrapes).")
     frontier_cors_origins: str = Field(

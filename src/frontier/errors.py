@@ -6,7 +6,7 @@
     │   ├── ContextLengthError   the prompt does not fit the context (400)
     │   └── PayloadTooLargeError the request body is over FRONTIER_MAX_BODY_BYTES (413)
     ├── ModelNotFoundError       no such model (404)
-    ├── OverloadedError          queue full (429 on the server, 503 on the Ollama layer)
+    ├── OverloadedError          queue full (429 on the server, 503 on the Ollama API)
     │   └── DrainingError        shutting down, new requests refused (503)
     ├── EngineError              the engine failed while serving (500 before a stream, error event during one)
     │   ├── EngineUnavailableError  no model loaded / engine down (503)

@@ -1,7 +1,7 @@
 """JSON on the paths every request and every streamed token takes, through orjson.
 
 orjson encodes and decodes the small objects of a chat request, its answer and each token's line several
-times faster than the json module; in the Ollama layer that is a tenth of its whole per-request cost
+times faster than the json module; in the Ollama API that is a tenth of its whole per-request cost
 (measured: docs/benchmarks.md). Where orjson is stricter than the json module, the json module decides, so
 callers see the behaviour they had: input with lone surrogate escapes or NaN/Infinity literals still parses
 (Ollama's Go decoder accepts the first), and output orjson refuses (a lone surrogate, an integer beyond

@@ -144,8 +144,8 @@ class OllamaChat:
     def body(self, messages: list[Message], max_tokens: int) -> dict[str, Any]:
         options: dict[str, Any] = {"num_predict": max_tokens, "temperature": self.temperature}
         if self.ignore_eos:
-            # Not an Ollama option: Ollama and Frontier's layer ignore unknown options, so this is harmless and
-            # takes effect wherever a layer learns to pass it on as the upstream's ignore_eos.
+            # Not an Ollama option: Ollama and Frontier ignore unknown options, so this is harmless and
+            # takes effect wherever a server learns to pass it on as the upstream's ignore_eos.
             options["ignore_eos"] = True
         return {"model": self.model, "messages": messages, "stream": True, "options": options}
 

@@ -60,7 +60,7 @@ async def _prompt_factory(http: httpx.AsyncClient, api: clients.Api, url: str, m
     """Exact lengths through `/tokenize` where the target (or --tokenizer-url) has it, else an estimate."""
     token_url, token_model = tokenizer_url or url, model
     if tokenizer_url:
-        # Frontier's Ollama layer serves no /tokenize, but the OpenAI server behind it does; its model id is
+        # Frontier's Ollama API serves no /tokenize, but the OpenAI server behind it does; its model id is
         # not the Ollama name, so ask it.
         with contextlib.suppress(httpx.HTTPError, ValueError):
             token_model = await clients.discover_model("openai", http, tokenizer_url)

@@ -13,7 +13,7 @@ from frontier.cli import service as service_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Frontier: self-hosted LLM serving stack.")
 app.command("serve", help="Run the OpenAI-compatible server in the foreground.")(serve_cli.serve)
-app.command("run", help="Run the server and the Ollama layer in the foreground.")(run_cli.run)
+app.command("run", help="Run the server and the Ollama API in the foreground.")(run_cli.run)
 app.add_typer(models_cli.app, name="models", help="Model catalog, downloads and the local registry.")
 ollama_cli.register(app)
 app.command("bench", help="Benchmark an OpenAI- or Ollama-compatible endpoint.")(bench_cli.bench)

@@ -19,7 +19,7 @@ def proxy(
     port: int = typer.Option(None, help="Port (OLLAMA_API_PORT)."),
     upstream: str = typer.Option(None, help="OpenAI-compatible upstream URL (FRONTIER_UPSTREAM_URL)."),
 ) -> None:
-    """Run the Ollama-compatible layer in the foreground, forwarding to the OpenAI-compatible upstream."""
+    """Run the Ollama-compatible API in the foreground, forwarding to the OpenAI-compatible upstream."""
     overrides = {"ollama_api_host": host, "ollama_api_port": port, "frontier_upstream_url": upstream}
     try:
         settings = load_settings(**{key: value for key, value in overrides.items() if value is not None})
@@ -33,9 +33,9 @@ def proxy(
     level = settings.proxy_log_level
     configure_logging(level, settings.frontier_log_format)
     console.print(
-        f"Ollama layer on http://{settings.ollama_api_host}:{settings.ollama_api_port} -> {settings.upstream_url}"
+        f"Ollama API on http://{settings.ollama_api_host}:{settings.ollama_api_port} -> {settings.upstream_url}"
     )
-    warning = exposure_warning("the Ollama-compatible layer", settings.ollama_api_host, settings.ollama_api_port,
+    warning = exposure_warning("the Ollama-compatible API", settings.ollama_api_host, settings.ollama_api_port,
                                settings.frontier_api_key)
     if warning:
         console.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=True, highlight=False)
@@ -54,7 +54,7 @@ def proxy(
 
 @check_app.command("aider")
 def check_aider(
-    url: str = typer.Option(None, help="Base URL of the running layer [default: OLLAMA_API_HOST:OLLAMA_API_PORT]."),
+    url: str = typer.Option(None, help="URL of the running Ollama API [default: OLLAMA_API_HOST:OLLAMA_API_PORT]."),
     model: str = typer.Option("smollm2:135m", help="Ollama model name to use."),
     timeout: float = typer.Option(120.0, help="Seconds allowed per step."),
 ) -> None:
@@ -87,5 +87,5 @@ def _api_key() -> str:
 
 def register(app: typer.Typer) -> None:
     """Adds this capability's commands to the root app."""
-    app.command("proxy", help="Run the Ollama-compatible layer (OLLAMA_API_HOST:OLLAMA_API_PORT).")(proxy)
+    app.command("proxy", help="Run the Ollama-compatible API (OLLAMA_API_HOST:OLLAMA_API_PORT).")(proxy)
     app.add_typer(check_app, name="check", help="Replay real clients' request sequences against a stack.")

@@ -81,7 +81,7 @@ def _run_docker(action: str, settings: Settings, cuda: bool | None, dry_run: boo
 
 def start(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DRY_RUN, no_proxy: bool = _NO_PROXY,
           timeout: float = _TIMEOUT) -> None:
-    """Start the server and the Ollama layer in the background and wait until both are healthy."""
+    """Start the server and the Ollama API in the background and wait until both are healthy."""
     settings = _settings()
     if docker_:
         _run_docker("up", settings, cuda, dry_run)
@@ -133,7 +133,7 @@ def stop(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DR
         _run_docker("down", settings, cuda, dry_run)
         return
     state = StateDir(settings.frontier_state_dir)
-    # The layer first: it is what clients talk to, and it needs the server for whatever it still has in flight.
+    # The Ollama API first: it is what clients talk to, and it needs the server for whatever it still has in flight.
     for spec in reversed(service_specs(settings)):
         out.print(f"{spec.title}: {stop_service(state, spec.name, drain_s=drain_timeout)}")
 

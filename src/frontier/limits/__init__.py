@@ -1,4 +1,4 @@
-"""Limits, admission and draining, shared by the server and the Ollama layer.
+"""Limits, admission and draining, shared by the server and the Ollama API.
 
     policy      the configured limits (`Limits`) and the pure checks on a request's size
     admission   the bounded wait for an engine slot, in front of any Engine (`LimitedEngine`)

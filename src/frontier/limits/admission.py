@@ -2,7 +2,7 @@
 
 The engine runs `slots` generations and makes the rest wait for a slot; here at most `max_queue` may wait.
 A request beyond `slots + max_queue` is refused at once with OverloadedError (429 + Retry-After on the server,
-503 on the Ollama layer). The bound lives here, not in an adapter, so every engine behind the protocol
+503 on the Ollama API). The bound lives here, not in an adapter, so every engine behind the protocol
 (mistral.rs, llama.cpp, a test double) gets the same behaviour. The same wrapper applies the request-size
 limits and FRONTIER_MAX_TOKENS, which do not depend on the engine either.
 """

@@ -1,4 +1,4 @@
-"""Prometheus metrics for the server and the Ollama layer.
+"""Prometheus metrics for the server and the Ollama API.
 
 Every app builds its own `CollectorRegistry` (`new_registry()`) and passes it in: no global default registry,
 so several apps live in one process. The engine's numbers come from plain dataclasses (`EngineSnapshot`);

@@ -1,4 +1,4 @@
-"""The Ollama layer's answers, seen through the metrics: tokens from the final object, time to first token
+"""The Ollama API's answers, seen through the metrics: tokens from the final object, time to first token
 and inter-token latency from the streamed lines. The answers are read, never changed."""
 
 from __future__ import annotations

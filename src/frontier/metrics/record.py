@@ -1,7 +1,7 @@
 """What is known about the request being served, shared by the middleware and the generation wrappers.
 
 The middleware creates one `RequestRecord` per request and puts it in a ContextVar; the code that sees the
-engine's deltas (or the layer's answers) fills in model and tokens; the middleware then labels the request
+engine's deltas (or the Ollama API's answers) fills in model and tokens; the middleware then labels the request
 metrics and writes the access line. A ContextVar is per-task state, copied into the tasks a request spawns.
 """
 

@@ -1,4 +1,4 @@
-"""The Ollama layer's view of its upstream: latency and faults of each call (the layer's Upstream reports them)."""
+"""The Ollama API's view of its upstream: latency and faults of each call (the proxy's Upstream reports them)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _KNOWN_PATHS = frozenset(
 
 
 def path_label(path: str) -> str:
-    """Upstream paths the layer calls keep their name; anything passed through `/v1/*` is `other`."""
+    """Upstream paths the proxy calls keep their name; anything passed through `/v1/*` is `other`."""
     return path if path in _KNOWN_PATHS else "other"
 
 
@@ -36,7 +36,7 @@ class UpstreamMetrics:
             self.errors.labels(f"http_{status}").inc()
 
     def count_fault(self, exc: BaseException) -> None:
-        """A transport fault (no answer at all): the layer's UpstreamError says which in its `kind`."""
+        """A transport fault (no answer at all): the proxy's UpstreamError says which in its `kind`."""
         kind = getattr(exc, "kind", "")
         if kind in ("timeout", "unreachable"):
             self.errors.labels(kind).inc()

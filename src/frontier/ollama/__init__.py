@@ -1,4 +1,4 @@
-"""The Ollama-compatible layer (`frontier proxy`): Ollama's API on OLLAMA_API_PORT in front of any
+"""The Ollama-compatible API (`frontier proxy`): Ollama's API on OLLAMA_API_PORT in front of any
 OpenAI-compatible upstream.
 
     wire        Ollama request bodies (pydantic)
@@ -10,7 +10,7 @@ OpenAI-compatible upstream.
     metadata    what /api/tags, /api/show and /api/ps say about a served model
     clock       RFC3339 stamps, nanosecond durations, keep_alive
     upstream    the pooled aiohttp session and its two fault types
-    layer       the capability itself, HTTP-free
+    api         the capability itself, HTTP-free
     streaming   NDJSON responses and cancellation when the client leaves
     app         HTTP glue: routes, body reading, error rendering (`create_app`)
     check_aider `frontier check aider`

@@ -1,7 +1,7 @@
 """The HTTP glue: routes, body reading, and the one place errors are rendered in Ollama's dialect.
 
 Plain Starlette, not FastAPI: every route reads its own body (Ollama's rules, not FastAPI's validation) and
-the layer publishes its OpenAPI document from openapi.yaml, so FastAPI's per-request work (dependency
+the app publishes its OpenAPI document from openapi.yaml, so FastAPI's per-request work (dependency
 solving, telemetry lookups, its route matching) would be pure cost on the path each request takes."""
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from frontier.metrics import (
 from frontier.metrics.record import error_kind
 from frontier.models.catalog import Catalog
 from frontier.ollama.answer import Stream
+from frontier.ollama.api import NotSupportedError, OllamaAPI
 from frontier.ollama.clock import Stopwatch
-from frontier.ollama.layer import NotSupportedError, OllamaLayer
 from frontier.ollama.local import LocalModels
 from frontier.ollama.names import ModelMap
 from frontier.ollama.passthrough import V1_METHODS, InProcessPassthrough, http_passthrough
@@ -128,7 +128,7 @@ def error_response(exc: Exception) -> Response:
 
 
 def _retry_after(exc: Exception) -> float | None:
-    """Seconds a busy or draining service (this layer's or its upstream's) asks a client to wait."""
+    """Seconds a busy or draining service (this one or its upstream) asks a client to wait."""
     if isinstance(exc, OverloadedError):
         return exc.retry_after
     if isinstance(exc, UpstreamError):
@@ -195,15 +195,15 @@ def create_app(
     upstream: Upstream | None = None
     if local is not None:
         drain = local.drain
-        layer = OllamaLayer(local.engine, LocalModels(local.pool, local.engine, local.catalog), names)
-        passthrough: BaseRoute = Route("/v1/{path:path}", InProcessPassthrough(local.server_app, layer),
+        api = OllamaAPI(local.engine, LocalModels(local.pool, local.engine, local.catalog), names)
+        passthrough: BaseRoute = Route("/v1/{path:path}", InProcessPassthrough(local.server_app, api),
                                        methods=list(V1_METHODS))
     else:
         drain = Drain(limits.drain_seconds, limits.retry_after)
         upstream = Upstream(settings.upstream_url, timeout=timeout, api_key=settings.upstream_api_key,
                             observe=upstream_metrics.observe)
-        layer = OllamaLayer(RemoteEngine(upstream), RemoteModels(upstream), names)
-        passthrough = http_passthrough(upstream, layer)
+        api = OllamaAPI(RemoteEngine(upstream), RemoteModels(upstream), names)
+        passthrough = http_passthrough(upstream, api)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -216,15 +216,15 @@ def create_app(
 
     # Starlette tries routes in order: the ones every chat and completion takes come first.
     routes = [
-        *_inference_routes(layer, limits),
-        *_meta_routes(layer),
+        *_inference_routes(api, limits),
+        *_meta_routes(api),
         Route("/metrics", metrics, methods=["GET"]),
         passthrough,
     ]
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     handlers = {kind: _handle for kind in (FrontierError, ClientGone, HTTPException, Exception)}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
-    app.state.layer = layer
+    app.state.api = api
     app.state.upstream_metrics = upstream_metrics
     app.state.metrics_registry = registry
     app.state.drain = drain
@@ -241,7 +241,7 @@ def create_app(
     return app
 
 
-def _meta_routes(layer: OllamaLayer) -> list[BaseRoute]:
+def _meta_routes(api: OllamaAPI) -> list[BaseRoute]:
     async def root(_: Request) -> Response:
         return PlainTextResponse("Ollama is running")
 
@@ -249,30 +249,30 @@ def _meta_routes(layer: OllamaLayer) -> list[BaseRoute]:
         return JSONResponse({"version": OLLAMA_VERSION})
 
     async def tags(_: Request) -> Response:
-        return JSONResponse(await layer.tags())
+        return JSONResponse(await api.tags())
 
     async def ps(_: Request) -> Response:
-        return JSONResponse(await layer.ps())
+        return JSONResponse(await api.ps())
 
     async def show(request: Request) -> Response:
         req = parse_body(ShowRequest, await read_json(request))
-        return JSONResponse(await layer.show(req.model))
+        return JSONResponse(await api.show(req.model))
 
     async def pull(request: Request) -> Response:
         req = parse_body(PullRequest, await read_json(request))
-        answer = await layer.pull(req.model, req.stream is not False)
+        answer = await api.pull(req.model, req.stream is not False)
         if isinstance(answer, dict) and "error" in answer:
             return JSONResponse(answer, status_code=502)
         return _render(answer)
 
     async def delete(request: Request) -> Response:
         req = parse_body(DeleteRequest, await read_json(request))
-        await layer.delete(req.model)
+        await api.delete(req.model)
         return Response(status_code=200)
 
     async def copy(request: Request) -> Response:
         req = parse_body(CopyRequest, await read_json(request))
-        await layer.copy(req.source, req.destination)
+        await api.copy(req.source, req.destination)
         return Response(status_code=200)
 
     async def authoring(_: Request) -> Response:
@@ -297,28 +297,28 @@ def _meta_routes(layer: OllamaLayer) -> list[BaseRoute]:
     ]
 
 
-def _inference_routes(layer: OllamaLayer, limits: Limits) -> list[BaseRoute]:
+def _inference_routes(api: OllamaAPI, limits: Limits) -> list[BaseRoute]:
     async def generate(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(GenerateRequest, await read_json(request))
         check_prompt(limits, 1, sum(len(text or "") for text in (req.prompt, req.system, req.suffix)), "prompt")
-        return _render(await cancel_on_disconnect(request, layer.generate(req, watch)))
+        return _render(await cancel_on_disconnect(request, api.generate(req, watch)))
 
     async def chat(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(ChatRequest, await read_json(request))
         check_prompt(limits, len(req.messages), sum(len(message.content) for message in req.messages))
-        return _render(await cancel_on_disconnect(request, layer.chat(req, watch)))
+        return _render(await cancel_on_disconnect(request, api.chat(req, watch)))
 
     async def embed(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(EmbedRequest, await read_json(request))
-        return JSONResponse(await cancel_on_disconnect(request, layer.embed(req, watch)))
+        return JSONResponse(await cancel_on_disconnect(request, api.embed(req, watch)))
 
     async def embeddings(request: Request) -> Response:
         watch = Stopwatch.started()
         req = parse_body(EmbeddingsRequest, await read_json(request))
-        return JSONResponse(await cancel_on_disconnect(request, layer.embeddings(req, watch)))
+        return JSONResponse(await cancel_on_disconnect(request, api.embeddings(req, watch)))
 
     return [
         Route("/api/chat", chat, methods=["POST"]),

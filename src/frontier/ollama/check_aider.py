@@ -1,4 +1,4 @@
-"""`frontier check aider`: the requests Aider makes through litellm, replayed against a running layer.
+"""`frontier check aider`: the requests Aider makes through litellm, replayed against a running Ollama API.
 
 Aider asks litellm for the model's info at start-up (litellm: POST /api/show {"name"}), then chats with
 `temperature: 0` and `num_ctx = int(prompt_tokens * 1.25) + 8192` on every request: streamed for the main

@@ -15,7 +15,7 @@ from frontier.engine.remote.upstream import Upstream
 from frontier.errors import FrontierError
 from frontier.logs import REQUEST_ID
 from frontier.metrics.middleware import HEADER as REQUEST_ID_HEADER
-from frontier.ollama.layer import OllamaLayer
+from frontier.ollama.api import OllamaAPI
 from frontier.ollama.streaming import ClosingStreamingResponse
 from frontier.serving.client_gone import cancel_on_disconnect
 
@@ -29,7 +29,7 @@ _PASSED_BACK_NOT = _HOP_BY_HOP | {"x-request-id"}
 _ID_HEADER = REQUEST_ID_HEADER.lower().encode()
 
 
-async def upstream_names(layer: OllamaLayer, body: bytes) -> bytes:
+async def upstream_names(api: OllamaAPI, body: bytes) -> bytes:
     """The body with an Ollama model name (`smollm2:135m`) replaced by the engine's id; a body that is not
     such JSON passes unchanged."""
     try:
@@ -39,7 +39,7 @@ async def upstream_names(layer: OllamaLayer, body: bytes) -> bytes:
     if not isinstance(data, dict) or not isinstance(data.get("model"), str):
         return body
     try:
-        model = await layer.lookup(data["model"])
+        model = await api.lookup(data["model"])
     except FrontierError:  # unknown here: the server answers for it, in the dialect of the route
         return body
     return body if model.id == data["model"] else fastjson.dumps({**data, "model": model.id})
@@ -48,9 +48,9 @@ async def upstream_names(layer: OllamaLayer, body: bytes) -> bytes:
 class InProcessPassthrough:
     """An ASGI endpoint: the request, names mapped, handed to the server app of this process."""
 
-    def __init__(self, server_app: ASGIApp, layer: OllamaLayer) -> None:
+    def __init__(self, server_app: ASGIApp, api: OllamaAPI) -> None:
         self.server_app = server_app
-        self.layer = layer
+        self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body, more = b"", True
@@ -61,7 +61,7 @@ class InProcessPassthrough:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         if scope["method"] == "POST":
-            body = await upstream_names(self.layer, body)
+            body = await upstream_names(self.api, body)
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", _ID_HEADER)]
         headers += [(b"content-length", str(len(body)).encode()), (_ID_HEADER, REQUEST_ID.get().encode())]
         replayed = False
@@ -82,12 +82,12 @@ class InProcessPassthrough:
         await self.server_app({**scope, "headers": headers}, replay, answer)
 
 
-def http_passthrough(upstream: Upstream, layer: OllamaLayer) -> BaseRoute:
+def http_passthrough(upstream: Upstream, api: OllamaAPI) -> BaseRoute:
     """Ollama serves the OpenAI API (and Anthropic's, and the Responses API) on its own port too; here /v1/*
     goes to the upstream, with Ollama model names turned into the upstream's ids."""
 
     async def passthrough(request: Request) -> Response:
-        body = await upstream_names(layer, await request.body()) if request.method == "POST" else \
+        body = await upstream_names(api, await request.body()) if request.method == "POST" else \
             await request.body()
         headers = {key: value for key, value in request.headers.items() if key.lower() not in _HOP_BY_HOP}
         headers.pop("content-length", None)
@@ -96,7 +96,7 @@ def http_passthrough(upstream: Upstream, layer: OllamaLayer) -> BaseRoute:
             request,
             upstream.forward(request.method, f"/v1/{path}", request.url.query.encode(), headers, body),
         )
-        # The upstream's request id is the layer's own, which the layer's middleware adds to every answer.
+        # The upstream's request id is this app's own, which its middleware adds to every answer.
         out = {key: value for key, value in response.headers if key.lower() not in _PASSED_BACK_NOT}
         return ClosingStreamingResponse(response.body, status_code=response.status, headers=out,
                                         on_close=response.aclose)

@@ -1,5 +1,5 @@
 """Frontier's model-management extension of the server (`/frontier/models/...`): load, unload, pull, delete,
-copy. The Ollama layer maps `/api/pull`, `/api/delete`, `/api/copy` and keep_alive onto these; any client may
+copy. The Ollama API maps `/api/pull`, `/api/delete`, `/api/copy` and keep_alive onto these; any client may
 call them. Errors are OpenAI error objects like the rest of this server; a pull that fails after its stream
 began ends with an `{"error": ...}` line.
 """

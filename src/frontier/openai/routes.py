@@ -91,7 +91,7 @@ async def _stream_events(
 
 
 def model_entry(m: ModelInfo, catalog: Catalog | None) -> dict[str, Any]:
-    """A /v1/models entry. Past OpenAI's four fields, Frontier extensions the Ollama layer reads for /api/show,
+    """A /v1/models entry. Past OpenAI's four fields, Frontier extensions the Ollama API reads for /api/show,
     /api/tags and /api/ps: metadata, load state, and the catalog's names for the file (so `mistral:latest`
     finds the file a pull of it fetched)."""
     entry: dict[str, Any] = {

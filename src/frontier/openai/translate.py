@@ -116,7 +116,7 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
-        # Frontier extension: the engine's own timings (the Ollama layer reports them as nanosecond durations).
+        # Frontier extension: the engine's own timings (the Ollama API reports them as nanosecond durations).
         "prompt_seconds": round(usage.prompt_seconds, 6),
         "completion_seconds": round(usage.completion_seconds, 6),
         # OpenAI's field: prompt tokens served from the prefix cache (engines that report it; else 0).

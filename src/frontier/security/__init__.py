@@ -1,6 +1,6 @@
 """Who may reach what: the optional API key, CORS, and the warning for a server bound beyond loopback.
 
-Both services (the OpenAI server and the Ollama layer) install the same policy, each rendering a refusal in
+Both services (the OpenAI server and the Ollama API) install the same policy, each rendering a refusal in
 its own dialect; the CLI sends the key through `auth_headers`. docs/security.md states the threat model.
 """
 

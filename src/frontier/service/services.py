@@ -54,7 +54,7 @@ def service_specs(settings: Settings, with_proxy: bool = True) -> list[ServiceSp
     ]
     if with_proxy:
         specs.append(
-            ServiceSpec(PROXY, "Ollama-compatible layer", [sys.executable, "-m", "frontier", "proxy"],
+            ServiceSpec(PROXY, "Ollama-compatible API", [sys.executable, "-m", "frontier", "proxy"],
                         settings.ollama_api_host, settings.ollama_api_port, "OLLAMA_API_PORT", "/",
                         settings.frontier_api_key),
         )
@@ -62,7 +62,7 @@ def service_specs(settings: Settings, with_proxy: bool = True) -> list[ServiceSp
 
 
 def probe(spec: ServiceSpec, timeout: float = 3.0) -> Probe:
-    """A real request to the service's health endpoint: the server's /health, the Ollama layer's `/`."""
+    """A real request to the service's health endpoint: the server's /health, the Ollama API's `/`."""
     try:
         response = httpx.get(spec.url + spec.health_path, headers=spec.headers, timeout=timeout)
     except httpx.HTTPError as exc:

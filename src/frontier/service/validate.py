@@ -127,7 +127,7 @@ def check_ports(specs: list[ServiceSpec], state: StateDir) -> list[Finding]:
     findings: list[Finding] = []
     if len({spec.port for spec in specs}) < len(specs):
         findings.append(Finding("error", "ports", "MISTRAL_API_PORT and OLLAMA_API_PORT are the same port",
-                                "give the Ollama layer its own port (11434 by default)"))
+                                "give the Ollama API its own port (11434 by default)"))
         return findings
     for spec in specs:
         record = state.read(spec.name)
@@ -152,7 +152,7 @@ def check_network(settings: Settings) -> list[Finding]:
                                     "the APIs have no authentication", f"{variable}=127.0.0.1 unless you mean it"))
     if settings.upstream_url.endswith(f":{settings.ollama_api_port}"):
         findings.append(Finding("error", "network", f"FRONTIER_UPSTREAM_URL={settings.upstream_url} points the "
-                                "Ollama layer at itself", "leave FRONTIER_UPSTREAM_URL unset (the local server)"))
+                                "Ollama API at itself", "leave FRONTIER_UPSTREAM_URL unset (the local server)"))
     return findings
 
 

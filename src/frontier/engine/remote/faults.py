@@ -53,14 +53,14 @@ def retry_after_seconds(header: str | None) -> float:
 
 
 def status_fault(status: int, message: str, retry_after: str | None) -> FrontierError:
-    """What an upstream's refusal (status >= 400) means to the layer's client."""
+    """What an upstream's refusal (status >= 400) means to the proxy's client."""
     if status in (429, 503):
         # Ollama's clients know 503 (busy), not 429; the upstream's Retry-After hint travels on.
         return UpstreamError(f"upstream busy: {message}", status=503, retry_after=retry_after_seconds(retry_after))
     if status >= 500:
         return UpstreamError(f"upstream error ({status}): {message}")
     if status == 401:
-        # The layer's own key was refused, not the client's: a configuration fault of this server.
+        # The proxy's own key was refused, not the client's: a configuration fault of this server.
         return UpstreamError(f"upstream refused this server's API key ({message}): set FRONTIER_UPSTREAM_API_KEY "
                              "to the upstream's key")
     return UpstreamRejected(status, message)

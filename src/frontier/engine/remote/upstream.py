@@ -1,7 +1,7 @@
 """The OpenAI-compatible upstream, seen through one pooled aiohttp session.
 
-aiohttp rather than httpx here: every layer request makes one upstream call, and on a 2-core machine
-httpx's extra layers (anyio, httpcore, h11) took the layer's CPU per non-stream chat to 4.2 ms, against
+aiohttp rather than httpx here: every proxied request makes one upstream call, and on a 2-core machine
+httpx's extra layers (anyio, httpcore, h11) took the proxy's CPU per non-stream chat to 4.2 ms, against
 1.8 ms with aiohttp, same app otherwise (docs/benchmarks.md, "The layer on aiohttp and plain Starlette").
 httpx stays the client everywhere else.
 
@@ -91,14 +91,14 @@ class Upstream:
                 # another client's request.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 # Bodies travel as the upstream sent them: a passed-through body keeps its Content-Encoding,
-                # and the layer's own calls ask for none (no default Accept-Encoding).
+                # and the proxy's own calls ask for none (no default Accept-Encoding).
                 auto_decompress=False,
                 skip_auto_headers=("Accept-Encoding",),
             )
         return self._session
 
     def _headers(self, headers: Mapping[str, str]) -> dict[str, str]:
-        """The call's headers, the layer's upstream key and the request id (both sides log the same one)."""
+        """The call's headers, the proxy's upstream key and the request id (both sides log the same one)."""
         out = {**headers, **self._auth}
         if (rid := REQUEST_ID.get()) != "-":
             out[REQUEST_ID_HEADER] = rid
@@ -209,8 +209,8 @@ class Upstream:
         self, method: str, path: str, query: bytes, headers: Mapping[str, str], body: bytes
     ) -> Forwarded:
         """Passes a request through unchanged; the caller streams and closes the answer."""
-        # The client's key opened the layer; the upstream gets the layer's own key. The request id is the
-        # layer's (the client's own only where it was safe to keep). _headers adds both.
+        # The client's key opened the proxy; the upstream gets the proxy's own key. The request id is the
+        # proxy's (the client's own only where it was safe to keep). _headers adds both.
         replaced = {"x-request-id", "authorization"} if self._auth else {"x-request-id"}
         headers = {key: value for key, value in headers.items() if key.lower() not in replaced}
         url = yarl.URL(self.url(path) + (f"?{query.decode()}" if query else ""), encoded=True)

@@ -35,7 +35,7 @@ class NotSupportedError(FrontierError):
     """A part of the Ollama API this server does not offer (rendered as 501)."""
 
 
-class OllamaLayer:
+class OllamaAPI:
     def __init__(self, engine: Engine, source: ModelSource, names: ModelMap) -> None:
         self.engine = engine
         self.source = source
