@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from huggingface_hub import constants, hf_hub_url
-from huggingface_hub.utils import build_hf_headers
+from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # exported, not re-listed
 
 from frontier.models.catalog import HfSource, PypiPartsSource, PypiSource, Source
 from frontier.models.common import SourceError

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -85,7 +85,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     _expect(kind.startswith("application/json"), f"content-type is {kind!r}")
     body = response.json()
     _expect(isinstance(body, dict), "answer is not a JSON object")
-    return body
+    return cast(dict[str, Any], body)
 
 
 def _show(client: httpx.Client, model: str) -> str:

@@ -16,7 +16,7 @@ import inspect
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mistralrs import Architecture, LoraAdapter, ModelDType, Which
 from safetensors import safe_open
@@ -111,7 +111,7 @@ def architecture_for(config: dict[str, Any], where: Path) -> Architecture:
     classes = config.get("architectures") or []
     for member, _, hf_type, hf_class in _ARCHITECTURES:
         if model_type == hf_type or (model_type is None and hf_class in classes):
-            return getattr(Architecture, member)
+            return cast(Architecture, getattr(Architecture, member))
     raise ModelLoadError(
         f"unknown architecture in {where / 'config.json'}: model_type={model_type!r}, "
         f"architectures={classes}; mistral.rs text models: {', '.join(t for _, _, t, _ in _ARCHITECTURES)}"
@@ -160,7 +160,7 @@ def _lora_base(adapter: Path) -> Path:
     resolved = (adapter.parent / base).resolve()
     if not resolved.is_dir():
         raise ModelLoadError(f"LoRA adapter {adapter}: base model {base!r} not found (looked at {resolved})")
-    return resolved
+    return Path(resolved)
 
 
 def _lora_alias(adapter: Path) -> str:
@@ -269,7 +269,7 @@ def _toml_value(key: str, value: Any, toml_path: Path) -> Any:
     if key == "arch":
         for member, name, _, _ in _ARCHITECTURES:
             if value == name:
-                return getattr(Architecture, member)
+                return cast(Architecture, getattr(Architecture, member))
         raise ModelLoadError(f"TOML selector {toml_path}: unknown arch {value!r}")
     if key == "dtype":
         if str(value).lower() not in _DTYPES:

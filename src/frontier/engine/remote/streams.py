@@ -68,6 +68,8 @@ class EventStream:
             message = error.get("message") if isinstance(error, dict) else error
             raise UpstreamError(f"upstream error: {message}")
         self._event_type = ""
+        if not isinstance(event, dict):
+            raise UpstreamError("upstream sent a stream event that is not a JSON object")
         return event
 
     async def aclose(self) -> None:
@@ -76,9 +78,12 @@ class EventStream:
 
 def _progress(line: bytes) -> dict[str, Any]:
     try:
-        return fastjson.loads(line)
+        parsed = fastjson.loads(line)
     except ValueError:
         raise UpstreamError("upstream sent an unreadable progress line") from None
+    if not isinstance(parsed, dict):
+        raise UpstreamError("upstream sent a progress line that is not a JSON object")
+    return parsed
 
 
 class LineStream:
