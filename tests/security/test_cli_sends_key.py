@@ -16,7 +16,7 @@ from frontier.cli.bench import _query_server
 from frontier.cli.main import app
 from frontier.config import Settings
 from frontier.ollama.check_aider import run_checks
-from frontier.service.services import PROXY, SERVER, probe, service_specs
+from frontier.service.services import OLLAMA, SERVER, probe, service_specs
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,10 @@ def _env(secured: SecuredStack, layer_url: str, key: str, state: Path) -> dict[s
 def test_closed_health_refuses_the_probe_without_the_key(secured: SecuredStack, closed_layer: RunningLayer) -> None:
     assert httpx.get(closed_layer.url + "/", timeout=10).status_code == 401
     settings = Settings(ollama_api_port=httpx.URL(closed_layer.url).port, _env_file=None)  # type: ignore[call-arg]
-    keyless = {spec.name: spec for spec in service_specs(settings)}[PROXY]
+    keyless = {spec.name: spec for spec in service_specs(settings)}[OLLAMA]
     assert not probe(keyless).healthy and probe(keyless).status_code == 401
     keyed = {spec.name: spec for spec in service_specs(settings.model_copy(update={"frontier_api_key": secured.key}))}
-    assert probe(keyed[PROXY]).healthy
+    assert probe(keyed[OLLAMA]).healthy
     assert keyed[SERVER].headers == {"Authorization": f"Bearer {secured.key}"}
 
 

@@ -1,5 +1,5 @@
-"""A real stack run the way a user runs it: `frontier start`, queries through both APIs, `status`, `kill -9` and
-recovery, `restart`, `logs`, a drained `stop`, and a taken port. Every command is a child process with its own
+"""A real stack run the way a user runs it: `frontier start` (one process serving both APIs), queries through both
+APIs, `status`, `kill -9` and recovery, `restart`, `logs`, a drained `stop`, and a taken port. Every command is a child process with its own
 ports and state folder; the stack is stopped at the end whatever happens."""
 
 from __future__ import annotations
@@ -83,23 +83,25 @@ def test_start_prints_the_urls_and_both_apis_answer(stack: Stack) -> None:
     assert reply["done"] is True and reply["message"]["role"] == "assistant"
 
 
-def test_status_reports_both_services_healthy_with_process_facts(stack: Stack) -> None:
+def test_status_reports_both_apis_healthy_with_process_facts(stack: Stack) -> None:
     result = stack.cli("status")
     assert result.returncode == 0, result.stdout
-    for name in ("server", "proxy"):
-        assert str(stack.pid(name)) in result.stdout
+    assert result.stdout.count(str(stack.pid("server"))) == 2  # both APIs, one process
+    assert not stack.state.pid_file("proxy").exists()
+    assert psutil.Process(stack.pid("server")).children() == []  # no second process serves the Ollama port
     assert DEFAULT_MODEL in result.stdout and "cpu" in result.stdout and "smollm2:135m" in result.stdout
     assert "all services healthy" in result.stdout
 
 
 def test_start_on_a_running_stack_says_so_and_keeps_it(stack: Stack) -> None:
-    before = (stack.pid("server"), stack.pid("proxy"))
+    before = stack.pid("server")
     result = stack.cli("start")
     assert result.returncode == 0
-    assert f"already running (pid {before[0]})" in result.stdout
+    assert f"already running (pid {before})" in result.stdout
     assert "the stack is already running" in result.stdout
     assert f"OpenAI-compatible API: http://127.0.0.1:{stack.api}/v1" in result.stdout
-    assert (stack.pid("server"), stack.pid("proxy")) == before
+    assert f"Ollama-compatible API: http://127.0.0.1:{stack.ollama}" in result.stdout
+    assert stack.pid("server") == before
 
 
 def test_kill_9_shows_in_status_and_start_recovers(stack: Stack) -> None:
@@ -113,31 +115,28 @@ def test_kill_9_shows_in_status_and_start_recovers(stack: Stack) -> None:
     result = stack.cli("start")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"removed a stale pid file (pid {old} is gone)" in result.stdout
-    assert "Ollama-compatible layer is already running" in result.stdout
     assert stack.pid("server") != old
     assert stack.cli("status").returncode == 0
     assert _chat(f"http://127.0.0.1:{stack.api}").status_code == 200
 
 
-def test_restart_replaces_both_processes(stack: Stack) -> None:
-    before = (stack.pid("server"), stack.pid("proxy"))
+def test_restart_replaces_the_process(stack: Stack) -> None:
+    before = stack.pid("server")
     result = stack.cli("restart")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"stopped (pid {before[1]})" in result.stdout and f"stopped (pid {before[0]})" in result.stdout
-    after = (stack.pid("server"), stack.pid("proxy"))
-    assert not set(before) & set(after)
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                   for pid in before)
+    assert f"stopped (pid {before})" in result.stdout
+    assert stack.pid("server") != before
+    assert not (psutil.pid_exists(before) and psutil.Process(before).status() != psutil.STATUS_ZOMBIE)
     assert _chat(f"http://127.0.0.1:{stack.api}").status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{stack.ollama}/api/tags", timeout=30).status_code == 200
 
 
-def test_logs_show_each_service_and_refuse_an_unknown_one(stack: Stack) -> None:
-    result = stack.cli("logs", "proxy", "-n", "200")
-    assert result.returncode == 0 and "Uvicorn running on" in result.stdout
-    both = stack.cli("logs", "-n", "3")
-    assert both.stdout.count("server | ") == 3 and both.stdout.count("proxy | ") == 3
+def test_logs_show_the_process_log_and_refuse_an_unknown_one(stack: Stack) -> None:
+    result = stack.cli("logs", "ollama", "-n", "200")
+    assert result.returncode == 0 and "loaded SmolLM2" in result.stdout
+    assert stack.cli("logs", "-n", "3").stdout.count("\n") == 3
     bad = stack.cli("logs", "engine")
-    assert bad.returncode == 2 and "expected server or proxy" in bad.stderr
+    assert bad.returncode == 2 and "expected server or ollama" in bad.stderr
 
 
 def test_a_taken_port_is_refused_with_its_holder_and_nothing_starts(stack: Stack, tmp_path: Path) -> None:
@@ -201,9 +200,8 @@ def test_stop_lets_an_in_flight_request_finish_then_frees_the_ports(stack: Stack
     assert outcomes == [f"stopped (pid {server_pid})"]
     result = stack.cli("stop")
     assert result.returncode == 0, result.stdout
-    assert "OpenAI-compatible server: not running" in result.stdout
-    assert "Ollama-compatible layer: stopped" in result.stdout
-    assert not stack.state.pid_file("server").exists() and not stack.state.pid_file("proxy").exists()
+    assert "Frontier: not running" in result.stdout  # the one process is gone: both ports with it
+    assert not stack.state.pid_file("server").exists()
     for port in (stack.api, stack.ollama):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)

@@ -54,7 +54,11 @@ def test_conflict_message_names_variable_holder_and_a_fix() -> None:
 def test_service_urls_use_loopback_for_wildcard_binds() -> None:
     specs = service_specs(Settings(mistral_host="0.0.0.0", mistral_api_port=9001, ollama_api_port=9002))
     assert [s.url for s in specs] == ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
-    assert [s.name for s in service_specs(Settings(), with_proxy=False)] == ["server"]
+    assert [s.name for s in service_specs(Settings(), with_ollama=False)] == ["server"]
+    # One process serves both APIs: one command, one pid file.
+    both = service_specs(Settings())
+    assert {s.process for s in both} == {"server"} and both[0].command == both[1].command
+    assert both[0].command[-2:] == ["serve", "--ollama"]
 
 
 def test_uptime_formatting() -> None:

@@ -18,7 +18,7 @@ from frontier.errors import ConfigError
 from frontier.models.common import human_size
 from frontier.service import docker
 from frontier.service.ports import conflict_message, port_free, port_owner
-from frontier.service.services import PROXY, SERVER, ServiceSpec, service_specs
+from frontier.service.services import OLLAMA, PROCESS, SERVER, ServiceSpec, processes, service_specs
 from frontier.service.state import StateDir
 from frontier.service.status import format_uptime, stack_status
 from frontier.service.supervisor import (
@@ -39,7 +39,8 @@ _DOCKER = typer.Option(False, "--docker", help="Run the stack with Docker Compos
 _CUDA = typer.Option(None, "--cuda/--no-cuda", help="With --docker: add the CUDA override [default: when an "
                      "NVIDIA GPU is present].")
 _DRY_RUN = typer.Option(False, "--dry-run", help="With --docker: print the docker compose command, run nothing.")
-_NO_PROXY = typer.Option(False, "--no-proxy", help="Only the OpenAI-compatible server.")
+_NO_OLLAMA = typer.Option(False, "--no-ollama", help="Only the OpenAI-compatible API.")
+_NO_PROXY = typer.Option(False, "--no-proxy", hidden=True, help="The old name of --no-ollama.")
 _TIMEOUT = typer.Option(300.0, "--timeout", help="Seconds to wait for the services to become healthy.")
 _DRAIN = typer.Option(None, "--drain-timeout", help="Seconds in-flight requests get after SIGTERM before SIGKILL "
                       f"[default: FRONTIER_DRAIN_SECONDS + {DRAIN_MARGIN_S:.0f}].")
@@ -79,27 +80,27 @@ def _run_docker(action: str, settings: Settings, cuda: bool | None, dry_run: boo
     raise typer.Exit(subprocess.run(command, check=False).returncode)
 
 
-def start(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DRY_RUN, no_proxy: bool = _NO_PROXY,
-          timeout: float = _TIMEOUT) -> None:
-    """Start the server and the Ollama API in the background and wait until both are healthy."""
+def start(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DRY_RUN, no_ollama: bool = _NO_OLLAMA,
+          timeout: float = _TIMEOUT, no_proxy: bool = _NO_PROXY) -> None:
+    """Start the stack (one process serving both APIs) in the background and wait until both are healthy."""
     settings = _settings()
     if docker_:
         _run_docker("up", settings, cuda, dry_run)
         return
     state = StateDir(settings.frontier_state_dir)
-    specs = service_specs(settings, with_proxy=not no_proxy)
-    already, to_start = [], []
-    for spec in specs:
-        record, proc = running_record(state, spec.name)
+    specs = service_specs(settings, with_ollama=not (no_ollama or no_proxy))
+    to_start = []
+    for name, spec in processes(specs).items():
+        record, proc = running_record(state, name)
         if proc is not None and record is not None:
-            out.print(f"{spec.title} is already running (pid {record.pid})")
-            already.append(spec)
+            out.print(f"Frontier is already running (pid {record.pid})")
             continue
         if record is not None:
-            state.remove(spec.name)
-            out.print(f"{spec.title}: removed a stale pid file (pid {record.pid} is gone)")
+            state.remove(name)
+            out.print(f"removed a stale pid file (pid {record.pid} is gone)")
         to_start.append(spec)
-    conflicts = [spec for spec in to_start if not port_free(spec.host, spec.port)]
+    starting = {spec.process for spec in to_start}
+    conflicts = [spec for spec in specs if spec.process in starting and not port_free(spec.host, spec.port)]
     for spec in conflicts:
         message = conflict_message(spec.port_variable, spec.host, spec.port, port_owner(spec.port))
         err.print(f"[red]error[/red]: {escape(message)}")
@@ -108,7 +109,7 @@ def start(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _D
     launched = [launch(spec, state) for spec in to_start]
     try:
         with err.status("starting ...") as spinner:
-            wait_healthy(launched, already, state, timeout, progress=lambda msg: spinner.update(f"waiting: {msg}"))
+            wait_healthy(launched, specs, state, timeout, progress=lambda msg: spinner.update(f"waiting: {msg}"))
     except (StartError, KeyboardInterrupt) as exc:
         # A half-started stack would mislead clients: stop what this command started.
         _stop_launched(launched, state)
@@ -120,7 +121,7 @@ def start(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _D
 
 def _stop_launched(launched: list[Launched], state: StateDir) -> None:
     for item in reversed(launched):
-        stop_service(state, item.spec.name, drain_s=10)
+        stop_service(state, item.spec.process, drain_s=10)
 
 
 def stop(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DRY_RUN,
@@ -133,20 +134,23 @@ def stop(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DR
         _run_docker("down", settings, cuda, dry_run)
         return
     state = StateDir(settings.frontier_state_dir)
-    # The Ollama API first: it is what clients talk to, and it needs the server for whatever it still has in flight.
-    for spec in reversed(service_specs(settings)):
-        out.print(f"{spec.title}: {stop_service(state, spec.name, drain_s=drain_timeout)}")
+    for name in processes(service_specs(settings)):
+        out.print(f"Frontier: {stop_service(state, name, drain_s=drain_timeout)}")
+    # The Ollama proxy process a stack started before the one-process stack ran (`frontier proxy`).
+    if state.read("proxy") is not None:
+        out.print(f"Ollama proxy (older stack): {stop_service(state, 'proxy', drain_s=drain_timeout)}")
 
 
-def restart(no_proxy: bool = _NO_PROXY, timeout: float = _TIMEOUT, drain_timeout: float | None = _DRAIN) -> None:
+def restart(no_ollama: bool = _NO_OLLAMA, timeout: float = _TIMEOUT, drain_timeout: float | None = _DRAIN,
+            no_proxy: bool = _NO_PROXY) -> None:
     """Stop, then start."""
     stop(docker_=False, cuda=None, dry_run=False, drain_timeout=drain_timeout)
-    start(docker_=False, cuda=None, dry_run=False, no_proxy=no_proxy, timeout=timeout)
+    start(docker_=False, cuda=None, dry_run=False, no_ollama=no_ollama or no_proxy, timeout=timeout, no_proxy=False)
 
 
 def status() -> None:
-    """One row per service: process, uptime, URL, health (a real request), model, device, memory.
-    Exit code 0 only when every service is healthy."""
+    """One row per API: its process, uptime, URL, health (a real request), model, device, memory.
+    Exit code 0 only when every API is healthy."""
     settings = _settings()
     rows = stack_status(service_specs(settings), StateDir(settings.frontier_state_dir))
     table = Table(title="Frontier stack")
@@ -169,16 +173,16 @@ def status() -> None:
 
 
 def logs(
-    service: str = typer.Argument(None, help="server | proxy [default: both]"),
+    service: str = typer.Argument(None, help="server | ollama (both APIs log to the one process's file)"),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C ends)."),
     lines: int = typer.Option(100, "--lines", "-n", help="Lines of each log to show first."),
 ) -> None:
-    """The log files of the backgrounded services."""
-    if service not in (None, SERVER, PROXY):
-        err.print(f"[red]error[/red]: unknown service {escape(service)!r}; expected server or proxy")
+    """The log file of the backgrounded stack."""
+    if service not in (None, SERVER, OLLAMA):
+        err.print(f"[red]error[/red]: unknown service {escape(service)!r}; expected server or ollama")
         raise typer.Exit(2)
     state = StateDir(_settings().frontier_state_dir)
-    names = [service] if service else [SERVER, PROXY]
+    names = [PROCESS]
     paths = {name: state.log_file(name) for name in names if state.log_file(name).is_file()}
     if not paths:
         err.print(f"no log files in {state.root}: start the stack with `frontier start`")

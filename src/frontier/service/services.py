@@ -1,4 +1,5 @@
-"""The two services of the stack, what starts each, where it listens, and how its health is asked."""
+"""The stack's two APIs, the one process that serves both (`frontier serve --ollama`, as `frontier run`), where
+each listens, and how its health is asked."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import httpx
 from frontier.config import Settings
 from frontier.security.auth import auth_headers
 
-SERVER, PROXY = "server", "proxy"
+SERVER, OLLAMA = "server", "ollama"
+PROCESS = "server"  # the pid and log file names of the one process
 OLLAMA_ROOT_TEXT = "Ollama is running"
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
-    name: str  # "server" | "proxy": the pid/log file names and the `frontier logs` argument
+    name: str  # "server" | "ollama": the API
     title: str
     command: list[str]
     host: str
@@ -25,6 +27,7 @@ class ServiceSpec:
     port_variable: str
     health_path: str
     api_key: str = field(default="", repr=False)  # sent on every call the CLI makes (FRONTIER_API_KEY)
+    process: str = PROCESS  # the process serving it: its pid and log file names
 
     @property
     def headers(self) -> dict[str, str]:
@@ -46,28 +49,36 @@ class Probe:
     status_code: int = 0  # 0: no HTTP answer
 
 
-def service_specs(settings: Settings, with_proxy: bool = True) -> list[ServiceSpec]:
+def service_specs(settings: Settings, with_ollama: bool = True) -> list[ServiceSpec]:
+    """The APIs, in start order; both come from one process (its command serves the Ollama port too)."""
+    command = [sys.executable, "-m", "frontier", "serve", *(["--ollama"] if with_ollama else [])]
     specs = [
-        ServiceSpec(SERVER, "OpenAI-compatible server", [sys.executable, "-m", "frontier", "serve"],
-                    settings.mistral_host, settings.mistral_api_port, "MISTRAL_API_PORT", "/health",
-                    settings.frontier_api_key),
+        ServiceSpec(SERVER, "OpenAI-compatible API", command, settings.mistral_host, settings.mistral_api_port,
+                    "MISTRAL_API_PORT", "/health", settings.frontier_api_key),
     ]
-    if with_proxy:
+    if with_ollama:
         specs.append(
-            ServiceSpec(PROXY, "Ollama-compatible API", [sys.executable, "-m", "frontier", "proxy"],
-                        settings.ollama_api_host, settings.ollama_api_port, "OLLAMA_API_PORT", "/",
-                        settings.frontier_api_key),
+            ServiceSpec(OLLAMA, "Ollama-compatible API", command, settings.ollama_api_host, settings.ollama_api_port,
+                        "OLLAMA_API_PORT", "/", settings.frontier_api_key),
         )
     return specs
 
 
+def processes(specs: list[ServiceSpec]) -> dict[str, ServiceSpec]:
+    """Each process once, with the first API it serves (whose command starts it)."""
+    out: dict[str, ServiceSpec] = {}
+    for spec in specs:
+        out.setdefault(spec.process, spec)
+    return out
+
+
 def probe(spec: ServiceSpec, timeout: float = 3.0) -> Probe:
-    """A real request to the service's health endpoint: the server's /health, the Ollama API's `/`."""
+    """A real request to the API's health endpoint: the OpenAI API's /health, the Ollama API's `/`."""
     try:
         response = httpx.get(spec.url + spec.health_path, headers=spec.headers, timeout=timeout)
     except httpx.HTTPError as exc:
         return Probe(False, f"unreachable ({type(exc).__name__})")
-    if spec.name == PROXY:
+    if spec.name == OLLAMA:
         ok = response.status_code == 200 and response.text.strip() == OLLAMA_ROOT_TEXT
         return Probe(ok, "ok" if ok else f"{response.status_code}: not an Ollama API", {}, response.status_code)
     try:

@@ -1,4 +1,5 @@
-"""What `frontier status` reports per service: process facts from the pid file, health from a real request."""
+"""What `frontier status` reports per API: facts of the process serving it from its pid file, health from a real
+request."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 import psutil
 
-from frontier.service.services import PROXY, Probe, ServiceSpec, probe
+from frontier.service.services import OLLAMA, Probe, ServiceSpec, probe
 from frontier.service.state import StateDir, process_of, uptime_s
 
 
@@ -45,7 +46,7 @@ def _proxy_models(spec: ServiceSpec) -> str:
 
 
 def service_status(spec: ServiceSpec, state: StateDir) -> ServiceStatus:
-    record = state.read(spec.name)
+    record = state.read(spec.process)
     proc = process_of(record) if record else None
     health = probe(spec)
     status = ServiceStatus(spec, running=proc is not None, pid=record.pid if proc and record else None,
@@ -56,7 +57,7 @@ def service_status(spec: ServiceSpec, state: StateDir) -> ServiceStatus:
         status.note = "answering, but not started by `frontier start` (no pid file)"
     if proc:
         status.memory_bytes = _memory(proc)
-    if spec.name == PROXY:
+    if spec.name == OLLAMA:
         status.model = _proxy_models(spec) if health.healthy else ""
     else:
         status.model = ", ".join(str(m) for m in health.body.get("models", []))

@@ -17,7 +17,7 @@ from frontier.errors import FrontierError
 from frontier.service.services import SERVER, Probe, ServiceSpec, probe
 from frontier.service.state import PidRecord, StateDir, process_of
 
-# Both services drain in-flight requests for up to FRONTIER_DRAIN_SECONDS (default 30) on SIGTERM, then take
+# The service drains in-flight requests for up to FRONTIER_DRAIN_SECONDS (default 30) on SIGTERM, then take
 # a moment to shut down; a margin over the drain before SIGKILL lets a full drain finish.
 DRAIN_MARGIN_S = 10.0
 DEFAULT_DRAIN_S = 30.0 + DRAIN_MARGIN_S
@@ -43,7 +43,7 @@ def running_record(state: StateDir, name: str) -> tuple[PidRecord | None, psutil
 
 def launch(spec: ServiceSpec, state: StateDir) -> Launched:
     state.root.mkdir(parents=True, exist_ok=True)
-    with state.log_file(spec.name).open("ab") as log:
+    with state.log_file(spec.process).open("ab") as log:
         log.write(f"--- frontier start {datetime.now(UTC).isoformat(timespec='seconds')} ---\n".encode())
         log.flush()
         popen = subprocess.Popen(
@@ -54,7 +54,7 @@ def launch(spec: ServiceSpec, state: StateDir) -> Launched:
     except psutil.NoSuchProcess:  # died at once: the wait loop reports it with its log
         created = time.time()
     record = PidRecord(popen.pid, created, spec.command, spec.url)
-    state.write(spec.name, record)
+    state.write(spec.process, record)
     return Launched(spec, record, popen)
 
 
@@ -67,14 +67,13 @@ def log_tail(state: StateDir, name: str, chars: int = _LOG_TAIL_CHARS) -> str:
 
 def wait_healthy(
     launched: list[Launched],
-    already: list[ServiceSpec],
+    specs: list[ServiceSpec],
     state: StateDir,
     timeout_s: float,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Probe]:
-    """Polls every service's health until all answer healthy; a service exiting or the deadline passing raises
-    StartError with the service's log tail. Bounded by `timeout_s`."""
-    specs = [item.spec for item in launched] + already
+    """Polls every API's health until all answer healthy; a started process exiting or the deadline passing
+    raises StartError with its log tail. Bounded by `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     probes: dict[str, Probe] = {}
     while True:
@@ -83,15 +82,16 @@ def wait_healthy(
             if code is not None:
                 raise StartError(
                     f"{item.spec.title} exited with code {code} while starting; its log "
-                    f"({state.log_file(item.spec.name)}) ends:\n{log_tail(state, item.spec.name)}"
+                    f"({state.log_file(item.spec.process)}) ends:\n{log_tail(state, item.spec.process)}"
                 )
         probes = {spec.name: probe(spec, timeout=2.0) for spec in specs}
-        for item in launched:
-            answer = probes[item.spec.name]
+        started = {item.spec.process for item in launched}
+        for spec in specs:
+            answer = probes[spec.name]
             # The server only listens once its model load has ended, so an answer other than 200 is final
             # (a failed load: missing, damaged or over MISTRAL_MEMORY_LIMIT) and waiting longer cannot help.
-            if item.spec.name == SERVER and answer.status_code not in (0, 200):
-                raise StartError(f"{item.spec.title} is up but unhealthy: {answer.detail}")
+            if spec.process in started and spec.name == SERVER and answer.status_code not in (0, 200):
+                raise StartError(f"{spec.title} is up but unhealthy: {answer.detail}")
         waiting = [spec for spec in specs if not probes[spec.name].healthy]
         if not waiting:
             return probes
@@ -100,7 +100,7 @@ def wait_healthy(
             spec = waiting[0]
             raise StartError(
                 f"{spec.title} not healthy after {timeout_s:.0f}s ({probes[spec.name].detail}); its log "
-                f"({state.log_file(spec.name)}) ends:\n{log_tail(state, spec.name)}"
+                f"({state.log_file(spec.process)}) ends:\n{log_tail(state, spec.process)}"
             )
         time.sleep(0.5)
 

@@ -130,7 +130,7 @@ def check_ports(specs: list[ServiceSpec], state: StateDir) -> list[Finding]:
                                 "give the Ollama API its own port (11434 by default)"))
         return findings
     for spec in specs:
-        record = state.read(spec.name)
+        record = state.read(spec.process)
         if record and process_of(record):
             findings.append(Finding("ok", "ports", f"{spec.port_variable}={spec.port}: in use by the running "
                                     f"{spec.title} (pid {record.pid})"))
