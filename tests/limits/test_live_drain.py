@@ -1,4 +1,5 @@
-"""SIGTERM drains both services, and an upstream killed mid-stream is survived, on live processes.
+"""SIGTERM drains the server, the one-process stack (both APIs) and the proxy, and an upstream killed mid-stream
+is survived, on live processes.
 
 A drain: the port stays open, new requests get a 503 in the service's dialect, the in-flight stream finishes
 with its final chunk, and the process exits 0, within FRONTIER_DRAIN_SECONDS.
@@ -109,6 +110,24 @@ def test_sigterm_drains_the_ollama_layer(layer_process) -> None:  # type: ignore
     assert refused.status_code == 503 and set(refused.json()) == {"error"} and refused.headers["retry-after"]
     assert rest[-1]["done"] is True and "error" not in rest[-1] and rest[-1]["eval_count"] == 200  # not cut off
     assert layer.proc.wait(timeout=60) == 0
+
+
+def test_sigterm_drains_both_apis_of_the_one_process(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_server({"FRONTIER_DRAIN_SECONDS": "120"}, ollama=True)
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Count."}],
+            "options": {"num_predict": 200, "ignore_eos": True}}
+    with httpx.stream("POST", f"{server.ollama_url}/api/chat", json=body, timeout=120) as stream:
+        lines = stream.iter_lines()
+        first = json.loads(next(lines))
+        server.proc.send_signal(signal.SIGTERM)
+        refused = _refused_while_draining(server.ollama_url, "/api/tags")
+        openai_refused = _refused_while_draining(server.url, "/health")  # one drain for the process
+        rest = [json.loads(line) for line in lines if line]
+    assert first["done"] is False
+    assert refused.status_code == 503 and set(refused.json()) == {"error"} and refused.headers["retry-after"]
+    assert openai_refused.status_code == 503
+    assert rest[-1]["done"] is True and "error" not in rest[-1] and rest[-1]["eval_count"] == 200  # not cut off
+    assert server.proc.wait(timeout=60) == 0
 
 
 def test_the_drain_ends_after_frontier_drain_seconds(layer_process, openai_server: str) -> None:  # type: ignore[no-untyped-def]

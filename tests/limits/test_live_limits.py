@@ -1,5 +1,6 @@
 """Request limits on the live stack: body size, max_tokens clamped to the context and capped, message count and
-prompt length. One server with small limits and the Ollama layer in front of it, real clients."""
+prompt length. One server with small limits serving the Ollama API itself (in-process) and, as a second
+arrangement, `frontier proxy` in front of it; real clients."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import DEFAULT_MODEL
+from tests.conftest import DEFAULT_MODEL, ServerProcess
 from tests.ollama.conftest import MODEL, start_layer
 
 import ollama
@@ -23,13 +24,22 @@ SERVER_ENV = {"MISTRAL_MAX_SEQ_LEN": "64", "FRONTIER_MAX_TOKENS": str(CAP),
 
 
 @pytest.fixture(scope="module")
-def limited(start_server) -> str:  # type: ignore[no-untyped-def]
-    return str(start_server(SERVER_ENV).url)
+def limited_server(start_server) -> ServerProcess:  # type: ignore[no-untyped-def]
+    return start_server(SERVER_ENV, ollama=True)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
-def limited_layer(limited: str) -> Iterator[str]:
-    layer = start_layer(limited, settings_overrides=LIMITS)
+def limited(limited_server: ServerProcess) -> str:
+    return limited_server.url
+
+
+@pytest.fixture(scope="module", params=("in-process", "proxy"))
+def limited_layer(limited_server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The Ollama API with the same limits: the server's own, or a proxy's in front of it."""
+    if request.param == "in-process":
+        yield limited_server.ollama_url
+        return
+    layer = start_layer(limited_server.url, settings_overrides=LIMITS)
     yield layer.url
     layer.stop()
 

@@ -1,6 +1,6 @@
 """The bounded queue on the live stack: one engine slot, one queue place. The excess is refused at once with
-a retry hint (429 on the server, 503 through the Ollama layer), the admitted requests complete, and a client
-that leaves while queued gives its place back."""
+a retry hint (429 on the OpenAI API, 503 on the Ollama API, in-process and through the proxy), the admitted
+requests complete, and a client that leaves while queued gives its place back."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from tests.conftest import DEFAULT_MODEL
+from tests.conftest import DEFAULT_MODEL, ServerProcess
 from tests.ollama.conftest import MODEL, start_layer
 
 import openai
@@ -27,13 +27,22 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def busy(start_server) -> str:  # type: ignore[no-untyped-def]
-    return str(start_server(ENV).url)
+def busy_server(start_server) -> ServerProcess:  # type: ignore[no-untyped-def]
+    return start_server(ENV, ollama=True)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
-def busy_layer(busy: str) -> Iterator[str]:
-    layer = start_layer(busy)
+def busy(busy_server: ServerProcess) -> str:
+    return busy_server.url
+
+
+@pytest.fixture(scope="module", params=("in-process", "proxy"))
+def busy_layer(busy_server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The Ollama API of the busy server's own process, or a proxy in front of it."""
+    if request.param == "in-process":
+        yield busy_server.ollama_url
+        return
+    layer = start_layer(busy_server.url)
     yield layer.url
     layer.stop()
 

@@ -154,3 +154,25 @@ def test_layer_makes_a_request_id_when_the_client_sends_none_or_a_bad_one(metric
         rid = response.headers["x-request-id"]
         assert rid and " " not in rid and rid != sent.get("X-Request-ID")
         assert access_lines(metrics_stack.server_log_lines, rid)  # the server logged the id the layer made
+
+
+def test_in_process_each_request_is_counted_once_on_the_port_it_came_in(start_server) -> None:  # type: ignore[no-untyped-def]
+    """`frontier run`: the Ollama API's generations count in its own /metrics (under the Ollama name, as through
+    the proxy) and not again in the OpenAI port's; the engine gauges there show the shared engine."""
+    server = start_server({}, ollama=True)
+    server_before, ollama_before = scrape(server.url), scrape(server.ollama_url)
+    with ollama.Client(host=server.ollama_url, timeout=120) as client:
+        answer = client.chat(model=OLLAMA_MODEL, messages=[{"role": "user", "content": "Say 1"}],
+                             options={"num_predict": 4})
+    server_after, ollama_after = scrape(server.url), scrape(server.ollama_url)
+
+    def delta(after: dict, before: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta(ollama_after, ollama_before, "frontier_requests_total", endpoint="/api/chat", status="200") == 1
+    assert delta(ollama_after, ollama_before, "frontier_completion_tokens_total") == answer.eval_count > 0
+    assert delta(ollama_after, ollama_before, "frontier_completion_tokens_total", model=OLLAMA_MODEL) == \
+        answer.eval_count
+    assert delta(ollama_after, ollama_before, "frontier_prompt_tokens_total") == answer.prompt_eval_count
+    assert delta(server_after, server_before, "frontier_completion_tokens_total") == 0
+    assert value(server_after, "frontier_engine_up") == 1

@@ -93,7 +93,7 @@ def _ollama_app(settings: Settings, server_app: Any, catalog: Any) -> Any:
     pool = server_app.state.engine
     if not isinstance(pool, EnginePool):
         raise ConfigError("the Ollama API needs the engine pool (frontier serve's engine)")
-    return create_app(settings, local=InProcess(pool, server_app.state.metered, catalog, server_app,
+    return create_app(settings, local=InProcess(pool, server_app.state.limited, catalog, server_app,
                                                 server_app.state.drain))
 
 

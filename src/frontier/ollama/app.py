@@ -166,8 +166,9 @@ def _render(answer: dict[str, Any] | Stream) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class InProcess:
-    """The server this app shares a process with (`frontier run`): its engine pool as the dialects see it
-    (limits and metrics applied), its catalog, its app (for /v1/* on this port) and its drain state."""
+    """The server this app shares a process with (`frontier run`): its engine pool under the server's limits
+    (one admission queue for both ports; this app counts its own requests in its own metrics, so each request
+    is counted once, on the port it came in), its catalog, its app (for /v1/* on this port) and its drain."""
 
     pool: EnginePool
     engine: Engine

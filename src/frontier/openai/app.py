@@ -62,7 +62,8 @@ def create_app(
     registry = registry or new_registry()
     limits = limits or Limits()
     service_metrics, engine_metrics = ServiceMetrics(registry), EngineMetrics(registry)
-    metered = MeteredEngine(LimitedEngine(engine, limits))
+    limited = LimitedEngine(engine, limits)
+    metered = MeteredEngine(limited)
     drain = Drain(limits.drain_seconds, limits.retry_after)
 
     @asynccontextmanager
@@ -111,7 +112,9 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, metrics=service_metrics)
     install_cors(app, security)
     app.state.engine = engine
-    app.state.metered = metered  # the engine as the routes see it (limits, metrics): other dialects share it
+    # The engine under this app's limits: a dialect served on another port (the Ollama API in-process) shares
+    # the admission queue through it, and counts its requests in its own app's metrics.
+    app.state.limited = limited
     app.state.drain = drain
     app.state.metrics_registry = registry
     return app
