@@ -197,14 +197,21 @@ def create_app(
     if local is not None:
         drain = local.drain
         api = OllamaAPI(local.engine, LocalModels(local.pool, local.engine, local.catalog), names)
-        passthrough: BaseRoute = Route("/v1/{path:path}", InProcessPassthrough(local.server_app, api),
-                                       methods=list(V1_METHODS))
+        v1: list[BaseRoute] = [Route("/v1/{path:path}", InProcessPassthrough(local.server_app, api),
+                                     methods=list(V1_METHODS))]
     else:
         drain = Drain(limits.drain_seconds, limits.retry_after)
         upstream = Upstream(settings.upstream_url, timeout=timeout, api_key=settings.upstream_api_key,
                             observe=upstream_metrics.observe)
-        api = OllamaAPI(RemoteEngine(upstream), RemoteModels(upstream), names)
-        passthrough = http_passthrough(upstream, api)
+        remote = RemoteEngine(upstream)
+        api = OllamaAPI(remote, RemoteModels(upstream), names)
+        # Anthropic's Messages and OpenAI's Responses API are served here over the remote engine, so they work
+        # in front of any OpenAI-compatible server (one with only /v1/chat/completions); the rest of /v1/*
+        # passes through to the upstream as it is.
+        dialects = _dialect_app(remote, settings, limits)
+        v1 = [*(Route(path, InProcessPassthrough(dialects, api), methods=list(V1_METHODS))
+                for path in ("/v1/messages{rest:path}", "/v1/responses{rest:path}")),
+              http_passthrough(upstream, api)]
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -220,7 +227,7 @@ def create_app(
         *_inference_routes(api, limits),
         *_meta_routes(api),
         Route("/metrics", metrics, methods=["GET"]),
-        passthrough,
+        *v1,
     ]
     # Domain errors are answers, not faults; the bare Exception handler is for real internal faults (500).
     handlers = {kind: _handle for kind in (FrontierError, ClientGone, HTTPException, Exception)}
@@ -240,6 +247,15 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, metrics=ServiceMetrics(registry))
     install_cors(app, security)
     return app
+
+
+def _dialect_app(engine: Engine, settings: Settings, limits: Limits) -> Any:
+    """The server's app over the remote engine, for the dialects the proxy translates itself. This app checks the
+    key and counts the request (its middleware runs first); the inner app's own metrics are not scraped."""
+    from frontier.openai.app import create_app as create_server_app
+
+    return create_server_app(engine, load_on_start=False, limits=limits,
+                             responses_dir=settings.frontier_state_dir / "responses")
 
 
 def _meta_routes(api: OllamaAPI) -> list[BaseRoute]:

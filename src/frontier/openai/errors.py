@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from frontier.engine.remote.faults import UpstreamError, UpstreamRejected
 from frontier.errors import (
     ContextLengthError,
     DownloadError,
@@ -32,6 +33,12 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
 
 def render(exc: FrontierError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, headers) for a domain error."""
+    if isinstance(exc, UpstreamRejected):  # the upstream behind `frontier proxy` refused: its status and words
+        kind = "invalid_request_error" if exc.status < 500 else "server_error"
+        return exc.status, error_body(str(exc), kind, None, None), {}
+    if isinstance(exc, UpstreamError):  # down, slow or broken: 502 / 503
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else {}
+        return exc.status, error_body(str(exc), "server_error", None, "upstream_error"), headers
     if isinstance(exc, ModelNotFoundError):
         return 404, error_body(str(exc), "invalid_request_error", "model", "model_not_found"), {}
     if isinstance(exc, PayloadTooLargeError):

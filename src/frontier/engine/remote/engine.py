@@ -26,8 +26,12 @@ from frontier.engine.remote.upstream import Upstream
 from frontier.errors import FrontierError, InvalidRequestError, ModelNotFoundError
 
 
-class TokenizerUnavailable(FrontierError):
-    """The upstream offers no tokenizer (no /tokenize route): counts must be estimated."""
+class TokenizerUnavailable(InvalidRequestError):
+    """The upstream offers no tokenizer (no /tokenize route): nothing here can count exactly."""
+
+    def __init__(self) -> None:
+        super().__init__("the upstream server offers no tokenizer (no /tokenize route) to count tokens with",
+                         param="model", code="tokenizer_unavailable")
 
 
 class RemoteEngine:
@@ -70,7 +74,7 @@ class RemoteEngine:
         """Only the count is known over HTTP: a list of that many zeros (callers count tokens)."""
         count = await self.upstream.count_tokens(model, text)
         if count is None:
-            raise TokenizerUnavailable("the upstream offers no tokenizer")
+            raise TokenizerUnavailable()
         return [0] * count
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
