@@ -284,7 +284,8 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
     timeout = httpx.Timeout(600.0, connect=10.0)
-    limits = httpx.Limits(max_connections=args.streams * 2, max_keepalive_connections=args.streams * 2)
+    most = max(args.streams) * 2
+    limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
     async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
         model_id = (await client.get(f"{args.upstream}/v1/models")).json()["data"][0]["id"]
         for url in (args.upstream, args.layer):  # warm both paths (pools, caches, first-request costs)
