@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Extras installed: the llama.cpp engine is compiled from source by pip on first install (a few minutes);
 # `make run EXTRAS=test` skips it (mistral.rs then serves everything).
-EXTRAS ?= test,llamacpp
+EXTRAS ?= test,llamacpp,cluster
 # llama.cpp build flags: optimise for this CPU, skip the multimodal library Frontier does not use.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON
 

@@ -87,3 +87,17 @@ def test_upstream_defaults_to_the_local_server() -> None:
     assert Settings(mistral_api_port=8123).upstream_url == "http://127.0.0.1:8123"
     assert Settings(mistral_host="0.0.0.0").upstream_url == "http://127.0.0.1:8080"
     assert Settings(frontier_upstream_url="http://x:1/").upstream_url == "http://x:1"
+
+
+def test_errors_cross_a_process_with_their_words_and_fields() -> None:
+    """A Ray Serve replica's refusal reaches the ingress pickled: it must arrive as it left (each subclass takes
+    other constructor arguments than its message)."""
+    import pickle
+
+    from frontier.engine.remote.faults import UpstreamRejected
+    from frontier.errors import ContextLengthError, ModelNotFoundError, PayloadTooLargeError
+
+    for error in (ModelNotFoundError("nope"), PayloadTooLargeError(5), UpstreamRejected(404, "gone"),
+                  ContextLengthError("too long", prompt_tokens=9, limit=8)):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error) and again.__dict__ == error.__dict__

@@ -21,6 +21,18 @@ from __future__ import annotations
 class FrontierError(Exception):
     """Base of every error Frontier raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt as it was, without calling __init__ again: subclasses take other arguments than their message,
+        # and an error crossing a process (a Ray Serve replica's refusal) must keep its words and fields.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(kind: type[FrontierError], args: tuple[object, ...], state: dict[str, object]) -> FrontierError:
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(FrontierError):
     pass

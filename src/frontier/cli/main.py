@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from frontier.cli import bench as bench_cli
+from frontier.cli import cluster as cluster_cli
 from frontier.cli import models as models_cli
 from frontier.cli import ollama as ollama_cli
 from frontier.cli import run as run_cli
@@ -21,6 +22,7 @@ app.command("perf-check", help="Platform, engine build and settings that decide 
     bench_cli.perf_check
 )
 service_cli.register(app)
+app.add_typer(cluster_cli.app, name="cluster", help="Frontier on a Ray Serve cluster (the cluster extra).")
 
 if __name__ == "__main__":
     app()

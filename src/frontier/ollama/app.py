@@ -54,8 +54,8 @@ from frontier.ollama.api import NotSupportedError, OllamaAPI
 from frontier.ollama.clock import Stopwatch
 from frontier.ollama.local import LocalModels
 from frontier.ollama.names import ModelMap
-from frontier.ollama.passthrough import V1_METHODS, InProcessPassthrough, http_passthrough
-from frontier.ollama.source import RemoteModels
+from frontier.ollama.passthrough import V1_METHODS, InProcessPassthrough, proxy_v1
+from frontier.ollama.source import ModelSource, RemoteModels
 from frontier.ollama.streaming import (
     ndjson_response,
 )
@@ -168,13 +168,15 @@ def _render(answer: dict[str, Any] | Stream) -> Response:
 class InProcess:
     """The server this app shares a process with (`frontier run`): its engine pool under the server's limits
     (one admission queue for both ports; this app counts its own requests in its own metrics, so each request
-    is counted once, on the port it came in), its catalog, its app (for /v1/* on this port) and its drain."""
+    is counted once, on the port it came in), its catalog, its app (for /v1/* on this port) and its drain.
+    `source`: where the models come from when not from a pool of this process (a Ray Serve ingress)."""
 
-    pool: EnginePool
+    pool: EnginePool | None
     engine: Engine
     catalog: Catalog
     server_app: Any
     drain: Drain
+    source: ModelSource | None = None
 
 
 def create_app(
@@ -196,7 +198,12 @@ def create_app(
     upstream: Upstream | None = None
     if local is not None:
         drain = local.drain
-        api = OllamaAPI(local.engine, LocalModels(local.pool, local.engine, local.catalog), names)
+        if local.source is not None:
+            source: ModelSource = local.source
+        else:
+            assert local.pool is not None, "in-process without a model source needs the engine pool"
+            source = LocalModels(local.pool, local.engine, local.catalog)
+        api = OllamaAPI(local.engine, source, names)
         v1: list[BaseRoute] = [Route("/v1/{path:path}", InProcessPassthrough(local.server_app, api),
                                      methods=list(V1_METHODS))]
     else:
@@ -205,13 +212,7 @@ def create_app(
                             observe=upstream_metrics.observe)
         remote = RemoteEngine(upstream)
         api = OllamaAPI(remote, RemoteModels(upstream), names)
-        # Anthropic's Messages and OpenAI's Responses API are served here over the remote engine, so they work
-        # in front of any OpenAI-compatible server (one with only /v1/chat/completions); the rest of /v1/*
-        # passes through to the upstream as it is.
-        dialects = _dialect_app(remote, settings, limits)
-        v1 = [*(Route(path, InProcessPassthrough(dialects, api), methods=list(V1_METHODS))
-                for path in ("/v1/messages{rest:path}", "/v1/responses{rest:path}")),
-              http_passthrough(upstream, api)]
+        v1 = [proxy_v1(upstream, api, _dialect_app(remote, settings, limits))]
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

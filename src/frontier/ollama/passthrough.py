@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontier import fastjson
+from frontier.engine.remote.translate import extended
 from frontier.engine.remote.upstream import Upstream
 from frontier.errors import FrontierError
 from frontier.logs import REQUEST_ID
@@ -80,6 +81,43 @@ class InProcessPassthrough:
             await send(message)
 
         await self.server_app({**scope, "headers": headers}, replay, answer)
+
+
+# The dialects `frontier proxy` translates itself over the remote engine when its upstream does not serve them.
+TRANSLATED = ("/v1/messages", "/v1/responses")
+
+
+def proxy_v1(upstream: Upstream, api: OllamaAPI, dialects: ASGIApp) -> BaseRoute:
+    """/v1/* of `frontier proxy`: passed through to the upstream, with Ollama model names turned into its ids.
+    Anthropic's Messages and the Responses API go through too when the upstream is a Frontier server (it serves
+    them itself, with every detail: stop sequences, its context wording); before any other OpenAI-compatible
+    server (one with only /v1/chat/completions) `dialects` translates them over the remote engine."""
+    return Route("/v1/{path:path}", _ProxyV1(upstream, http_passthrough(upstream, api),
+                                            InProcessPassthrough(dialects, api)), methods=list(V1_METHODS))
+
+
+class _ProxyV1:
+    """An ASGI endpoint (a class: Starlette calls a plain function with a Request instead)."""
+
+    def __init__(self, upstream: Upstream, passthrough: BaseRoute, translated: ASGIApp) -> None:
+        self.upstream = upstream
+        self.passthrough: ASGIApp = passthrough.app  # type: ignore[attr-defined]
+        self.translated = translated
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(TRANSLATED) and not await _native(self.upstream):
+            await self.translated(scope, receive, send)
+        else:
+            await self.passthrough(scope, receive, send)
+
+
+async def _native(upstream: Upstream) -> bool:
+    """The upstream is a Frontier server (its model list carries Frontier's extension fields)."""
+    try:
+        entries = await upstream.models()
+    except FrontierError:  # down: the passthrough answers with the fault
+        return True
+    return any(extended(entry) for entry in entries or [])
 
 
 def http_passthrough(upstream: Upstream, api: OllamaAPI) -> BaseRoute:

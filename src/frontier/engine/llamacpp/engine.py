@@ -303,7 +303,8 @@ class LlamaCppEngine(SingleModel):
 
         try:
             return str(json_schema_to_gbnf(req.grammar.value))
-        except (ValueError, KeyError, TypeError, NotImplementedError, RecursionError) as exc:
+        except (ValueError, KeyError, TypeError, NotImplementedError, RecursionError, AssertionError, IndexError,
+                AttributeError) as exc:  # llama-cpp-python's converter asserts on schemas it cannot read
             raise InvalidRequestError(f"this JSON schema cannot be turned into a grammar: {exc}",
                                       param="response_format") from None
 

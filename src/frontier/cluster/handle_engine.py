@@ -1,0 +1,115 @@
+"""The Engine protocol over a Ray Serve deployment handle: what the ingress's dialects call, so every API Frontier
+serves runs unchanged in front of replicas on other processes or machines.
+
+Faults: the engine's own refusals come back as themselves (Ray wraps them with its traceback; unwrapped here, so
+a 404 says "model not found", not a stack). A replica that dies before the answer's first delta is retried on
+another one (the client never knows); one that dies mid-stream ends the stream with an EngineError (the dialect's
+error event), never a silent truncation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from frontier.engine.protocol import (
+    Delta,
+    EmbeddingRequest,
+    Embeddings,
+    EngineHealth,
+    GenerationRequest,
+    ModelInfo,
+)
+from frontier.errors import EngineError, EngineUnavailableError, FrontierError
+
+MODELS_TTL_S = 5.0
+ATTEMPTS = 3  # replicas tried for an answer whose replica died before its first delta
+
+
+class HandleEngine:
+    name = "ray-serve"
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle  # a DeploymentHandle of the engine deployment
+        self._models: list[ModelInfo] = []
+        self._models_at = 0.0
+
+    async def load(self) -> None:
+        await self._refresh()
+
+    async def _refresh(self) -> None:
+        self._models = await _call(self.handle.models.remote())
+        self._models_at = asyncio.get_running_loop().time()
+
+    def models(self) -> list[ModelInfo]:
+        with contextlib.suppress(RuntimeError):  # no running loop: the list as it is
+            if asyncio.get_running_loop().time() - self._models_at > MODELS_TTL_S:
+                asyncio.get_running_loop().create_task(self._refresh())
+        return self._models
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        # Routed by the deployment's request router: a conversation's prefix goes back to the replica whose KV
+        # cache holds it (`frontier.cluster.app`). The first argument is what the router reads.
+        from ray.exceptions import RayActorError
+
+        last: Exception | None = None
+        for _ in range(ATTEMPTS):
+            stream = self.handle.options(stream=True).generate.remote(_routing_view(request), request)
+            started = False
+            try:
+                async for delta in stream:
+                    started = True
+                    yield delta
+                return
+            except RayActorError as exc:  # the replica died (SIGKILL, node lost) or cannot be reached
+                if started:
+                    raise EngineError("the engine replica serving this answer stopped mid-way") from None
+                last = exc
+            except Exception as exc:
+                raise _unwrapped(exc) from None
+            finally:
+                stream.cancel()  # the client left (or the answer ended): the replica stops the generation
+        raise EngineUnavailableError(f"no engine replica could take the request: {last}")
+
+    async def tokenize(self, model: str, text: str) -> list[int]:
+        tokens: list[int] = await _call(self.handle.tokenize.remote(model, text))
+        return tokens
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        result: Embeddings = await _call(self.handle.embed.remote(request))
+        return result
+
+    async def health(self) -> EngineHealth:
+        try:
+            health: EngineHealth = await self.handle.health.remote()
+        except Exception as exc:  # no replica answers: that is what health reports
+            return EngineHealth(ok=False, reason=f"no engine replica answers: {exc}", device="ray")
+        return health
+
+    async def close(self) -> None:
+        return None
+
+
+def _routing_view(request: GenerationRequest) -> dict[str, Any]:
+    """What the prefix-aware router matches on: plain dicts (it cannot read dataclasses)."""
+    if request.messages is not None:
+        return {"messages": [{"role": m.get("role"), "content": m.get("content")} for m in request.messages]}
+    return {"prompt": request.prompt or ""}
+
+
+async def _call(response: Any) -> Any:
+    try:
+        return await response
+    except Exception as exc:
+        raise _unwrapped(exc) from None
+
+
+def _unwrapped(exc: Exception) -> Exception:
+    """The engine's own error out of Ray's wrapper (which carries the remote traceback in its message)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, FrontierError):
+        return cause
+    if isinstance(exc, FrontierError):
+        return EngineError(f"engine replica error: {type(exc).__name__}")
+    return exc

@@ -1,0 +1,158 @@
+"""Frontier on a real local Ray cluster (`frontier cluster up` + `deploy`, 2 engine replicas of the default model
+on loopback): both APIs through Serve's proxy, streaming and not, and a replica SIGKILLed in the middle of a
+request loop. No mocks: Ray's own processes, the real engines, real clients."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import psutil
+import pytest
+from tests.conftest import DEFAULT_MODEL, MODELS, free_port
+
+import ollama
+import openai
+
+pytest.importorskip("ray.serve", reason="the cluster extra (ray[serve])")
+
+REPLICA_TITLE = "ServeReplica:frontier:FrontierEngine"
+
+
+@dataclass
+class Cluster:
+    url: str
+    env: dict[str, str]
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "frontier", "cluster", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+
+def replica_pids() -> list[int]:
+    """The engine replicas' processes (Ray names each process after its actor)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if REPLICA_TITLE in cmdline:
+            found.append(int(proc.info["pid"]))
+    return found
+
+
+def wait_for(check: object, what: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {within}s: {what}"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    port, gcs = free_port(), free_port()
+    env = {**os.environ, "MISTRAL_MODELS_PATH": str(MODELS), "MISTRAL_KV_LAYOUT": "unified",
+           "FRONTIER_STATE_DIR": str(tmp_path_factory.mktemp("cluster-state")), "RAY_USAGE_STATS_ENABLED": "0"}
+    c = Cluster(f"http://127.0.0.1:{port}", env)
+    try:
+        up = c.cli("up", "--port", str(gcs), "--cpus", "2")
+        assert up.returncode == 0, up.stdout + up.stderr
+        deployed = c.cli("deploy", "--replicas", "2", "--threads", "1", "--port", str(port), "--address",
+                         f"127.0.0.1:{gcs}", timeout=300)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        wait_for(lambda: _healthy(c.url), "the application answers /health", 180)
+        yield c
+    finally:
+        c.cli("down", timeout=120)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_status_shows_the_running_application_with_two_engine_replicas(cluster: Cluster) -> None:
+    result = cluster.cli("status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "application frontier: RUNNING" in result.stdout
+    assert "FrontierEngine: HEALTHY (2 RUNNING)" in result.stdout
+    assert len(replica_pids()) == 2
+
+
+def test_both_apis_answer_through_serve_streaming_and_not(cluster: Cluster) -> None:
+    with openai.OpenAI(base_url=f"{cluster.url}/v1", api_key="unused", max_retries=0) as client:
+        answer = client.chat.completions.create(model=DEFAULT_MODEL, max_tokens=6, temperature=0,
+                                                messages=[{"role": "user", "content": "Hi"}])
+        assert answer.choices[0].message.content and answer.usage and answer.usage.completion_tokens > 0
+        chunks = list(client.chat.completions.create(model=DEFAULT_MODEL, max_tokens=6, temperature=0, stream=True,
+                                                     messages=[{"role": "user", "content": "Hi"}]))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    with ollama.Client(host=cluster.url, timeout=120) as ol:
+        reply = ol.chat(model="smollm2:135m", messages=[{"role": "user", "content": "Hi"}],
+                        options={"num_predict": 6, "temperature": 0})
+        assert reply.done and reply.message.content
+        parts = list(ol.generate(model="smollm2:135m", prompt="Once upon a time", stream=True,
+                                 options={"num_predict": 6}))
+        assert parts[-1].done
+    refused = httpx.post(f"{cluster.url}/v1/chat/completions", timeout=30,
+                         json={"model": "nope", "messages": [{"role": "user", "content": "Hi"}]})
+    assert refused.status_code == 404 and refused.json()["error"]["message"] == "The model 'nope' does not exist"
+
+
+def test_a_replica_killed_mid_loop_loses_no_request_that_had_not_started_streaming(cluster: Cluster) -> None:
+    outcomes: list[str] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                r = client.post(f"{cluster.url}/v1/chat/completions", json={
+                    "model": DEFAULT_MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]})
+                outcomes.append("ok" if r.status_code == 200 else f"{r.status_code} {r.text[:200]}")
+
+    workers = [threading.Thread(target=loop) for _ in range(2)]
+    for w in workers:
+        w.start()
+    wait_for(lambda: len(outcomes) >= 6, "requests flowing", 120)
+    victim = replica_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    killed_at = len(outcomes)
+    wait_for(lambda: len(outcomes) >= killed_at + 10, "requests after the kill", 180)
+    wait_for(lambda: len(replica_pids()) == 2 and victim not in replica_pids(), "a replacement replica", 120)
+    after_replacement = len(outcomes)
+    wait_for(lambda: len(outcomes) >= after_replacement + 4, "requests on the replaced pair", 120)
+    stop.set()
+    for w in workers:
+        w.join(timeout=120)
+    assert [o for o in outcomes if o != "ok"] == []
+    assert len(outcomes) > killed_at + 10
+
+
+def test_a_stream_cut_by_a_dying_replica_ends_with_an_error_event(cluster: Cluster) -> None:
+    wait_for(lambda: len(replica_pids()) == 2, "two replicas", 120)
+    body = {"model": DEFAULT_MODEL, "max_tokens": 2000, "ignore_eos": True, "stream": True,
+            "messages": [{"role": "user", "content": "Count to a thousand."}]}
+    before = set(replica_pids())
+    events: list[str] = []
+    with httpx.stream("POST", f"{cluster.url}/v1/chat/completions", json=body, timeout=120) as response:
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith("data: {"):
+                events.append(line)
+                break
+        # The replica generating now is the one whose CPU time grows; kill it.
+        first = {pid: sum(psutil.Process(pid).cpu_times()[:2]) for pid in before}
+        time.sleep(1.0)
+        busy = max(before, key=lambda pid: sum(psutil.Process(pid).cpu_times()[:2]) - first[pid])
+        os.kill(busy, signal.SIGKILL)
+        events += [line for line in lines if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]"
+    error = events[-2]
+    assert '"error"' in error and "stopped mid-way" in error, error
