@@ -106,6 +106,31 @@ def test_both_apis_answer_through_serve_streaming_and_not(cluster: Cluster) -> N
     assert refused.status_code == 404 and refused.json()["error"]["message"] == "The model 'nope' does not exist"
 
 
+def test_follow_up_turns_reach_the_replica_holding_the_prefix_while_both_replicas_work(cluster: Cluster) -> None:
+    pids = replica_pids()
+    cpu_before = {pid: sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids}
+    cached: list[int] = []
+    with openai.OpenAI(base_url=f"{cluster.url}/v1", api_key="unused", max_retries=0) as client:
+        for conversation in range(6):
+            history = [{"role": "system", "content": f"You are assistant {conversation}. " + "Be brief. " * 40},
+                       {"role": "user", "content": f"Say {conversation}."}]
+            for _ in range(2):  # two follow-up turns on the growing conversation
+                answer = client.chat.completions.create(model=DEFAULT_MODEL, max_tokens=4, temperature=0,
+                                                        messages=history)  # type: ignore[arg-type]
+                history += [{"role": "assistant", "content": answer.choices[0].message.content or ""},
+                            {"role": "user", "content": "And then?"}]
+            follow_up = client.chat.completions.create(model=DEFAULT_MODEL, max_tokens=4, temperature=0,
+                                                       messages=history)  # type: ignore[arg-type]
+            assert follow_up.usage and follow_up.usage.prompt_tokens_details
+            cached.append(follow_up.usage.prompt_tokens_details.cached_tokens or 0)
+    # Every follow-up found its conversation's prefix in the KV cache of the replica it reached (random routing
+    # over 2 replicas would miss about half of them) ...
+    assert all(c > 100 for c in cached), cached
+    # ... and the conversations were spread: both replicas generated.
+    grew = {pid: sum(psutil.Process(pid).cpu_times()[:2]) - cpu_before[pid] for pid in pids}
+    assert all(seconds > 0.5 for seconds in grew.values()), grew
+
+
 def test_a_replica_killed_mid_loop_loses_no_request_that_had_not_started_streaming(cluster: Cluster) -> None:
     outcomes: list[str] = []
     stop = threading.Event()

@@ -60,6 +60,7 @@ def build_anthropic_router(engine: Engine) -> APIRouter:
     async def messages(body: wire.MessagesRequest, request: Request) -> Any:
         req, plan = translate.to_generation_request(body)
         mid, tool_id = f"msg_{uuid.uuid4().hex[:24]}", f"toolu_{uuid.uuid4().hex[:24]}"
+        req.whole = not body.stream
         started = await start_unless_gone(request, engine, req)
         if started is None:
             return Response(status_code=499)  # nobody is listening; the status is for the access log

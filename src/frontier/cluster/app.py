@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 from ray import serve
-from ray.serve.config import AutoscalingConfig
+from ray.serve.config import AutoscalingConfig, RequestRouterConfig
 
 from frontier.engine.protocol import (
     Delta,
@@ -25,6 +25,11 @@ from frontier.engine.protocol import (
 
 ENGINE = "FrontierEngine"
 APP = "frontier"
+# Ray's own prefix-aware router (plain ray[serve] has it): a conversation's follow-up turn goes to the replica
+# whose KV cache holds its prefix, unless that replica's queue is longer than the least loaded one's by more
+# than `imbalanced_threshold` requests (then load wins).
+PREFIX_ROUTER = ("ray.llm._internal.serve.routing_policies.prefix_aware.prefix_aware_router:"
+                 "PrefixCacheAffinityRouter")
 
 
 @serve.deployment(name=ENGINE, health_check_period_s=5, health_check_timeout_s=30, max_ongoing_requests=16)
@@ -136,8 +141,13 @@ def build(args: dict[str, Any] | None = None) -> Any:
     replicas = int(args.get("replicas", 2))
     threads = int(args.get("threads", 1))
     top = int(args.get("autoscale_max", 0))
-    options: dict[str, Any] = {"ray_actor_options": {"num_cpus": threads,
-                                                     "runtime_env": {"env_vars": {"MISTRAL_THREADS": str(threads)}}}}
+    options: dict[str, Any] = {
+        "ray_actor_options": {"num_cpus": threads, "runtime_env": {"env_vars": {"MISTRAL_THREADS": str(threads)}}},
+        "request_router_config": RequestRouterConfig(
+            request_router_class=cast(Any, PREFIX_ROUTER),  # an import path; Ray's annotation says otherwise
+            request_router_kwargs={"imbalanced_threshold": int(args.get("imbalanced_threshold", 4)),
+                                   "match_rate_threshold": 0.1}),
+    }
     if top > replicas:
         options["autoscaling_config"] = AutoscalingConfig(min_replicas=replicas, max_replicas=top,
                                                           target_ongoing_requests=4)

@@ -3,7 +3,8 @@ serves runs unchanged in front of replicas on other processes or machines.
 
 Faults: the engine's own refusals come back as themselves (Ray wraps them with its traceback; unwrapped here, so
 a 404 says "model not found", not a stack). A replica that dies before the answer's first delta is retried on
-another one (the client never knows); one that dies mid-stream ends the stream with an EngineError (the dialect's
+another one, and so is a non-streamed answer whose replica dies before it is complete (the client never knows); one
+that dies mid-stream ends the stream with an EngineError (the dialect's
 error event), never a silent truncation."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
+from types import SimpleNamespace
 from typing import Any
 
 from frontier.engine.protocol import (
@@ -57,9 +59,15 @@ class HandleEngine:
         for _ in range(ATTEMPTS):
             stream = self.handle.options(stream=True).generate.remote(_routing_view(request), request)
             started = False
+            held: list[Delta] = []  # a whole answer is passed on once complete: it can start again elsewhere
             try:
                 async for delta in stream:
+                    if request.whole:
+                        held.append(delta)
+                        continue
                     started = True
+                    yield delta
+                for delta in held:
                     yield delta
                 return
             except RayActorError as exc:  # the replica died (SIGKILL, node lost) or cannot be reached
@@ -91,11 +99,13 @@ class HandleEngine:
         return None
 
 
-def _routing_view(request: GenerationRequest) -> dict[str, Any]:
-    """What the prefix-aware router matches on: plain dicts (it cannot read dataclasses)."""
+def _routing_view(request: GenerationRequest) -> SimpleNamespace:
+    """What the prefix-aware router matches on: an object with `messages` (plain dicts: it sums their text and
+    fails on other shapes) or `prompt`, and only the one of them that is set."""
     if request.messages is not None:
-        return {"messages": [{"role": m.get("role"), "content": m.get("content")} for m in request.messages]}
-    return {"prompt": request.prompt or ""}
+        return SimpleNamespace(messages=[{"role": m.get("role"), "content": m.get("content")}
+                                         for m in request.messages])
+    return SimpleNamespace(prompt=request.prompt or "")
 
 
 async def _call(response: Any) -> Any:

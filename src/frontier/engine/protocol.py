@@ -60,6 +60,9 @@ class GenerationRequest:
     reasoning_effort: str | None = None
     keep_alive: float | None = None  # seconds the model stays loaded once idle; < 0 forever; None unchanged
     suffix: str | None = None  # with `prompt`: fill in the middle (only engines of models with "insert" take it)
+    # The caller collects the whole answer before sending any of it (a non-streamed request): an engine that
+    # loses its worker mid-way may start the answer again elsewhere, nobody has seen a part of it.
+    whole: bool = False
 
 
 @dataclass(slots=True)

@@ -234,6 +234,7 @@ class OllamaAPI:
 
     async def _call(self, call: GenerationRequest, kind: Kind, name: str, stream: bool, watch: Stopwatch) -> Answer:
         watch.mark_upstream()
+        call.whole = not stream
         try:
             first, deltas = await start(self.engine, call)  # before any byte: a refusal is a real status
         except ModelNotFoundError as exc:

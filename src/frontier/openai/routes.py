@@ -136,6 +136,7 @@ def build_router(engine: Engine, catalog: Catalog | None = None) -> APIRouter:
                      chunk: Callable[[Delta, bool], dict[str, Any]],
                      usage_chunk: Callable[[Usage], dict[str, Any]]) -> Any:
         """Both generation routes: start (a refusal is a real status), then stream chunks or collect the whole."""
+        req.whole = not stream
         started = await start_unless_gone(request, engine, req)
         if started is None:
             return Response(status_code=499)  # nobody is listening; the status is for the access log

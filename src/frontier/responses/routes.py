@@ -74,6 +74,7 @@ def build_responses_router(engine: Engine, store: ResponseStore) -> APIRouter:
     @router.post("/v1/responses", response_model=None, responses=_STREAMED)
     async def create(body: wire.ResponsesRequest, request: Request) -> Any:
         plan = translate.to_plan(body, _previous(store, body.previous_response_id))
+        plan.request.whole = not body.stream
         try:
             started = await start_unless_gone(request, engine, plan.request)
         except ContextLengthError as exc:
