@@ -59,6 +59,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env = {**os.environ, "MISTRAL_MODELS_PATH": str(MODELS), "MISTRAL_KV_LAYOUT": "unified",
            "FRONTIER_STATE_DIR": str(tmp_path_factory.mktemp("cluster-state")), "RAY_USAGE_STATS_ENABLED": "0"}
     c = Cluster(f"http://127.0.0.1:{port}", env)
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True)  # leftovers
     try:
         up = c.cli("up", "--port", str(gcs), "--cpus", "2")
         assert up.returncode == 0, up.stdout + up.stderr

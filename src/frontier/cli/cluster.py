@@ -25,18 +25,19 @@ APP_NAME = "frontier"
 _PASSED_ON = ("MISTRAL_", "FRONTIER_", "HF_", "ENABLE_")
 
 
-def _ray_env() -> None:
+def _ray_env(loopback: bool = True) -> None:
     """Ray as this command needs it, for itself and the processes it starts:
     - token authentication on (Ray's default for a new cluster; a client must be told to use the token too),
-    - 127.0.0.1 kept as it is (Ray otherwise rewrites a loopback address to the machine's own, which a head
-      listening on loopback does not answer)."""
+    - with `loopback`, 127.0.0.1 kept as it is (Ray otherwise rewrites a loopback address to the machine's own,
+      which a head listening on loopback does not answer). The same switch makes a head refuse other nodes, so
+      a head on a LAN address goes without it."""
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if loopback:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 def _ray() -> str:
-    _ray_env()
     path = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
     if not os.path.exists(path):
         err.print("[red]error[/red]: Ray is not installed: pip install 'frontier[cluster]'")
@@ -51,6 +52,7 @@ def up(
     host: str = typer.Option("127.0.0.1", help="Address the head listens on (a LAN address to take workers)."),
 ) -> None:
     """Start a Ray head on this machine."""
+    _ray_env(loopback=host in ("127.0.0.1", "localhost"))
     command = [_ray(), "start", "--head", "--port", str(port), "--node-ip-address", host,
                "--include-dashboard", "false", "--disable-usage-stats"]
     if cpus:

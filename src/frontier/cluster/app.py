@@ -154,4 +154,7 @@ def build(args: dict[str, Any] | None = None) -> Any:
     else:
         options["num_replicas"] = replicas
     engine = cast(Any, FrontierEngine).options(**options).bind()
-    return cast(Any, FrontierIngress).options(ray_actor_options={"num_cpus": 0}).bind(engine)
+    # The ingress lives on the head, beside Serve's HTTP proxy and Ray's control store: losing a worker machine
+    # then only loses engine replicas, whose requests the ingress retries elsewhere.
+    ingress_actor = {"num_cpus": 0, "resources": {"node:__internal_head__": 0.001}}
+    return cast(Any, FrontierIngress).options(ray_actor_options=ingress_actor).bind(engine)
