@@ -1,6 +1,6 @@
-"""A real stack run the way a user runs it: `frontier start` (one process serving both APIs), queries through both
-APIs, `status`, `kill -9` and recovery, `restart`, `logs`, a drained `stop`, and a taken port. Every command is a child process with its own
-ports and state folder; the stack is stopped at the end whatever happens."""
+"""A real stack run the way a user runs it: `frontier start` (one process serving both APIs), queries through
+both APIs, `status`, `kill -9` and recovery, `restart`, `logs`, a drained `stop`, and a taken port. Every command
+is a child process with its own ports and state folder; the stack is stopped at the end whatever happens."""
 
 from __future__ import annotations
 
