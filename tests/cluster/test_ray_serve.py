@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from tests.cluster.request_loop import RequestLoop
 from tests.conftest import DEFAULT_MODEL, MODELS, free_port
 
 import ollama
@@ -134,31 +134,17 @@ def test_follow_up_turns_reach_the_replica_holding_the_prefix_while_both_replica
 
 
 def test_a_replica_killed_mid_loop_loses_no_request_that_had_not_started_streaming(cluster: Cluster) -> None:
-    outcomes: list[str] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        with httpx.Client(timeout=120) as client:
-            while not stop.is_set():
-                r = client.post(f"{cluster.url}/v1/chat/completions", json={
-                    "model": DEFAULT_MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]})
-                outcomes.append("ok" if r.status_code == 200 else f"{r.status_code} {r.text[:200]}")
-
-    workers = [threading.Thread(target=loop) for _ in range(2)]
-    for w in workers:
-        w.start()
-    wait_for(lambda: len(outcomes) >= 6, "requests flowing", 120)
-    victim = replica_pids()[0]
-    os.kill(victim, signal.SIGKILL)
-    killed_at = len(outcomes)
-    wait_for(lambda: len(outcomes) >= killed_at + 10, "requests after the kill", 180)
-    wait_for(lambda: len(replica_pids()) == 2 and victim not in replica_pids(), "a replacement replica", 120)
-    after_replacement = len(outcomes)
-    wait_for(lambda: len(outcomes) >= after_replacement + 4, "requests on the replaced pair", 120)
-    stop.set()
-    for w in workers:
-        w.join(timeout=120)
-    assert [o for o in outcomes if o != "ok"] == []
+    with RequestLoop(cluster.url) as load:
+        outcomes = load.outcomes
+        wait_for(lambda: len(outcomes) >= 6, "requests flowing", 120)
+        victim = replica_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = len(outcomes)
+        wait_for(lambda: len(outcomes) >= killed_at + 10, "requests after the kill", 180)
+        wait_for(lambda: len(replica_pids()) == 2 and victim not in replica_pids(), "a replacement replica", 120)
+        after_replacement = len(outcomes)
+        wait_for(lambda: len(outcomes) >= after_replacement + 4, "requests on the replaced pair", 120)
+    assert load.failures() == []
     assert len(outcomes) > killed_at + 10
 
 

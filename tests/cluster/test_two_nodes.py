@@ -8,14 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import DEFAULT_MODEL, MODELS, free_port
+from tests.cluster.request_loop import RequestLoop
+from tests.conftest import MODELS, free_port
 
 pytest.importorskip("ray.serve", reason="the cluster extra (ray[serve])")
 if os.geteuid() != 0:
@@ -89,32 +89,16 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_the_cluster_survives_the_loss_of_its_worker_node(two_nodes: str) -> None:
     # One replica per node (each node offers one CPU, each replica takes one).
     assert any("ServeReplica:frontier:FrontierEngine" in " ".join(_cmdline(pid)) for pid in namespace_pids())
-    outcomes: list[str] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        with httpx.Client(timeout=120) as client:
-            while not stop.is_set():
-                r = client.post(f"{two_nodes}/v1/chat/completions", json={
-                    "model": DEFAULT_MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]})
-                outcomes.append("ok" if r.status_code == 200 else f"{r.status_code} {r.text[:200]}")
-
-    workers = [threading.Thread(target=loop) for _ in range(2)]
-    for w in workers:
-        w.start()
-    try:
+    with RequestLoop(two_nodes) as load:
+        outcomes = load.outcomes
         _wait(lambda: len(outcomes) >= 6, 120)
         for pid in namespace_pids():  # the worker machine is gone: every process of it at once
             os.kill(pid, signal.SIGKILL)
         lost_at, killed = len(outcomes), time.monotonic()
         _wait(lambda: len(outcomes) >= lost_at + 12, 150,
               lambda: f"{len(outcomes) - lost_at} answers {time.monotonic() - killed:.0f}s on: {outcomes[lost_at:]}")
-    finally:
-        stop.set()
-        for w in workers:
-            w.join(timeout=120)
     assert namespace_pids() == []
-    assert [o for o in outcomes if o != "ok"] == []
+    assert load.failures() == []
 
 
 def _cmdline(pid: int) -> list[str]:
