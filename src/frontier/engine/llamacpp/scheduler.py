@@ -8,8 +8,9 @@ Prefix reuse: each slot (llama.cpp sequence id) remembers the tokens its KV cell
 free slot sharing the longest prefix with its prompt and only prefills the rest, so a multi-turn chat's
 follow-up, or many requests with the same system prompt, skip re-reading what is cached.
 
-KV memory is one unified pool. When a step does not fit, idle slots' cached prefixes are dropped first, then
-prompt chunks wait; a step that still cannot run fails the newest sequence with a clear error.
+KV memory is either one unified pool or a stream of cells per sequence (engine.py chooses). When a step does
+not fit, idle slots' cached prefixes are dropped first, then prompt chunks wait; a step that still cannot run
+fails the newest sequence with a clear error.
 """
 
 from __future__ import annotations
@@ -217,14 +218,20 @@ class Scheduler:
     def _step(self) -> None:
         batch = self.ctx.batch
         batch.clear()
-        for run in self._running:  # one token for each generating sequence first: they never wait
+        # In sequence-id order, each prompt chunk in its sequence's place: with one KV stream per sequence
+        # llama.cpp cuts a batch into micro-batches of consecutive, increasing sequence ids (split_equal,
+        # sequential), each a full pass over the weights. In admission order 8 streams took 2-4 passes a step.
+        order = sorted(self._running, key=lambda r: r.slot.seq)
+        decoding = sum(1 for run in order if not run.pending)
+        room = self._room(decoding)  # KV cells for prompt chunks
+        spare = batch.capacity - decoding  # batch places for prompt chunks: decodes never wait
+        for run in order:
             run.logits_index = -1
             if not run.pending:
                 run.logits_index = batch.add(run.next_token, len(run.slot.cached), run.slot.seq, True)
-        room = self._room(batch.n)
-        for run in self._running:  # then prompt chunks, as far as batch and memory allow
-            take = min(len(run.pending), batch.capacity - batch.n, room)
-            if take <= 0 or run.logits_index >= 0:
+                continue
+            take = min(len(run.pending), spare, room)
+            if take <= 0:
                 continue
             base = len(run.slot.cached)
             for k in range(take):
@@ -233,6 +240,7 @@ class Scheduler:
                 if last:
                     run.logits_index = index
             room -= take
+            spare -= take
         if batch.n == 0:
             self._fail_newest("the context memory is full: too many long requests at once")
             return
