@@ -31,6 +31,7 @@ REPLICA_TITLE = "ServeReplica:frontier:FrontierEngine"
 class Cluster:
     url: str
     env: dict[str, str]
+    address: str  # the head's GCS
 
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "frontier", "cluster", *args], env=self.env,
@@ -58,14 +59,16 @@ def wait_for(check: object, what: str, within: float) -> None:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     port, gcs = free_port(), free_port()
     env = {**os.environ, "MISTRAL_MODELS_PATH": str(MODELS), "MISTRAL_KV_LAYOUT": "unified",
-           "FRONTIER_STATE_DIR": str(tmp_path_factory.mktemp("cluster-state")), "RAY_USAGE_STATS_ENABLED": "0"}
-    c = Cluster(f"http://127.0.0.1:{port}", env)
+           "FRONTIER_STATE_DIR": str(tmp_path_factory.mktemp("cluster-state")), "RAY_USAGE_STATS_ENABLED": "0",
+           "HOME": str(tmp_path_factory.mktemp("home"))}  # a machine that never ran Ray: no cluster token yet
+    c = Cluster(f"http://127.0.0.1:{port}", env, f"127.0.0.1:{gcs}")
     subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True)  # leftovers
     try:
         up = c.cli("up", "--port", str(gcs), "--cpus", "2")
         assert up.returncode == 0, up.stdout + up.stderr
+        assert "made Ray's cluster token" in up.stdout
         deployed = c.cli("deploy", "--replicas", "2", "--threads", "1", "--port", str(port), "--address",
-                         f"127.0.0.1:{gcs}", timeout=300)
+                         c.address, timeout=300)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         wait_for(lambda: _healthy(c.url), "the application answers /health", 180)
         yield c
@@ -106,6 +109,19 @@ def test_both_apis_answer_through_serve_streaming_and_not(cluster: Cluster) -> N
     refused = httpx.post(f"{cluster.url}/v1/chat/completions", timeout=30,
                          json={"model": "nope", "messages": [{"role": "user", "content": "Hi"}]})
     assert refused.status_code == 404 and refused.json()["error"]["message"] == "The model 'nope' does not exist"
+
+
+def test_calls_without_prompt_text_are_routed_too(cluster: Cluster) -> None:
+    # Ray's prefix-aware router waited for ever on a call whose arguments carry no messages or prompt
+    # (tokenize, embed) and on an empty text; each gets an answer here, within the client's timeout.
+    counted = httpx.post(f"{cluster.url}/v1/messages/count_tokens", timeout=30, json={
+        "model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hello there"}]})
+    assert counted.status_code == 200 and counted.json()["input_tokens"] > 0, counted.text
+    embedded = httpx.post(f"{cluster.url}/v1/embeddings", timeout=30, json={"model": DEFAULT_MODEL, "input": "Hi"})
+    assert embedded.status_code == 200 and len(embedded.json()["data"][0]["embedding"]) > 100, embedded.text
+    empty = httpx.post(f"{cluster.url}/v1/chat/completions", timeout=30, json={
+        "model": DEFAULT_MODEL, "max_tokens": 3, "messages": [{"role": "user", "content": ""}]})
+    assert empty.status_code == 200 and empty.json()["usage"]["completion_tokens"] > 0, empty.text
 
 
 def test_follow_up_turns_reach_the_replica_holding_the_prefix_while_both_replicas_work(cluster: Cluster) -> None:
@@ -169,3 +185,20 @@ def test_a_stream_cut_by_a_dying_replica_ends_with_an_error_event(cluster: Clust
     assert events[-1] == "data: [DONE]"
     error = events[-2]
     assert '"error"' in error and "stopped mid-way" in error, error
+
+
+def test_autoscaling_adds_a_replica_under_load_and_removes_it_after(cluster: Cluster) -> None:
+    # The same application redeployed with autoscaling between 1 and 2 engine replicas; short delays, so the
+    # test does not wait Serve's minutes.
+    redeployed = cluster.cli("deploy", "--replicas", "1", "--autoscale-max", "2", "--upscale-delay", "2",
+                             "--downscale-delay", "5", "--threads", "1", "--port", cluster.url.rsplit(":", 1)[1],
+                             "--address", cluster.address, timeout=300)
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
+    wait_for(lambda: len(replica_pids()) == 1, "idle: down to the minimum of one replica", 180)
+    with RequestLoop(cluster.url, clients=10) as load:  # 10 ongoing requests against a target of 4 per replica
+        wait_for(lambda: len(replica_pids()) == 2, "a second replica for the load", 180)
+        served = len(load.outcomes)
+        wait_for(lambda: len(load.outcomes) >= served + 10, "requests on two replicas", 120)
+    assert load.failures() == []
+    wait_for(lambda: len(replica_pids()) == 1, "the load gone: back to one replica", 180)
+    assert _healthy(cluster.url)

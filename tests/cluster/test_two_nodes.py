@@ -20,10 +20,6 @@ from tests.conftest import MODELS, free_port
 pytest.importorskip("ray.serve", reason="the cluster extra (ray[serve])")
 if os.geteuid() != 0:
     pytest.skip("network namespaces need root", allow_module_level=True)
-# Not reliable yet: it passed in isolated runs, but in a full-suite run the requests after the worker's death hung
-# for 150 s (issue 20 stays open on it). Run it with FRONTIER_TEST_TWO_NODES=1.
-if os.environ.get("FRONTIER_TEST_TWO_NODES") != "1":
-    pytest.skip("opt-in until the two-node loss is reliable (FRONTIER_TEST_TWO_NODES=1)", allow_module_level=True)
 
 NS, HEAD_IP, WORKER_IP = "frontier-worker", "10.231.0.1", "10.231.0.2"
 RAY = str(Path(sys.executable).parent / "ray")
@@ -53,7 +49,8 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     gcs, port = free_port(), free_port()
     env = {**os.environ, "MISTRAL_MODELS_PATH": str(MODELS), "MISTRAL_KV_LAYOUT": "unified",
            "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
-           "FRONTIER_STATE_DIR": str(tmp_path_factory.mktemp("two-nodes")), "MISTRAL_HOST": HEAD_IP}
+           "FRONTIER_STATE_DIR": str(tmp_path_factory.mktemp("two-nodes")), "MISTRAL_HOST": HEAD_IP,
+           "HOME": str(tmp_path_factory.mktemp("home"))}  # the token `up` makes, which the worker then joins with
     frontier = [sys.executable, "-m", "frontier", "cluster"]
     try:
         up = subprocess.run([*frontier, "up", "--port", str(gcs), "--cpus", "1", "--host", HEAD_IP], env=env,

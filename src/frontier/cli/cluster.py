@@ -37,6 +37,15 @@ def _ray_env(loopback: bool = True) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
+# How fast the head's control store declares a machine dead (Ray's defaults: a check every 3 s, 10 s deadline, 5
+# failures: 15 s for a refused connection, over 60 s for one that goes unanswered). Until then requests for that
+# machine's replicas wait; after it, they go to live ones. Read by the head's GCS at start.
+# Also: Serve gives a new HTTP proxy 3 x 5 s to be ready, then kills it and starts over; on a busy 2-core machine
+# its imports alone took longer, and `deploy` failed after 60 s of that.
+_HEAD_ENV = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "2000",
+                "RAY_health_check_failure_threshold": "5", "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30"}
+
+
 def _ray() -> str:
     path = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
     if not os.path.exists(path):
@@ -53,6 +62,9 @@ def up(
 ) -> None:
     """Start a Ray head on this machine."""
     _ray_env(loopback=host in ("127.0.0.1", "localhost"))
+    for name, value in _HEAD_ENV.items():
+        os.environ.setdefault(name, value)
+    _ensure_token()
     command = [_ray(), "start", "--head", "--port", str(port), "--node-ip-address", host,
                "--include-dashboard", "false", "--disable-usage-stats"]
     if cpus:
@@ -64,11 +76,27 @@ def up(
     out.print(f"Ray head on {host}:{port}; add a machine with: ray start --address {host}:{port}")
 
 
+def _ensure_token() -> None:
+    """Token authentication needs a token before the head starts; a new machine has none. Ray makes one
+    (~/.ray/auth_token) unless RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH gives it; every machine joining needs it."""
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        return
+    made = subprocess.run([_ray(), "get-auth-token", "--generate"], capture_output=True, text=True)
+    if made.returncode != 0:
+        err.print(f"[red]error[/red]: no Ray authentication token could be made:\n{made.stderr[-2000:]}")
+        raise typer.Exit(1)
+    if "Generating" in made.stderr:
+        out.print("made Ray's cluster token, ~/.ray/auth_token: machines that join need the same file "
+                  "(or RAY_AUTH_TOKEN)")
+
+
 @app.command("deploy")
 def deploy(
     replicas: int = typer.Option(2, help="Engine replicas (each loads its own engine)."),
     threads: int = typer.Option(1, help="CPUs per engine replica (its llama.cpp threads)."),
     autoscale_max: int = typer.Option(0, help="Above --replicas: autoscale on ongoing requests up to this many."),
+    upscale_delay: float = typer.Option(10.0, help="Seconds of high load before autoscaling adds a replica."),
+    downscale_delay: float = typer.Option(600.0, help="Seconds of low load before autoscaling removes one."),
     port: int = typer.Option(8000, help="Port of Serve's HTTP proxy (every API: OpenAI, Anthropic, Ollama ...)."),
     address: str = typer.Option("auto", help="The Ray cluster to deploy on."),
 ) -> None:
@@ -87,7 +115,8 @@ def deploy(
     env = {k: v for k, v in os.environ.items() if k.startswith(_PASSED_ON)}
     ray.init(address=address, runtime_env={"env_vars": env}, logging_level=logging.WARNING, log_to_driver=False)
     serve.start(http_options={"host": settings.mistral_host, "port": port})
-    serve.run(build({"replicas": replicas, "threads": threads, "autoscale_max": autoscale_max}), name=APP_NAME,
+    serve.run(build({"replicas": replicas, "threads": threads, "autoscale_max": autoscale_max,
+                     "upscale_delay_s": upscale_delay, "downscale_delay_s": downscale_delay}), name=APP_NAME,
               route_prefix="/", blocking=False)
     host = "127.0.0.1" if settings.mistral_host in ("0.0.0.0", "::") else settings.mistral_host
     out.print(f"deployed: OpenAI, Anthropic, Responses and Ollama APIs at http://{host}:{port} "

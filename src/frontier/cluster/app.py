@@ -25,14 +25,11 @@ from frontier.engine.protocol import (
 
 ENGINE = "FrontierEngine"
 APP = "frontier"
-# Ray's own prefix-aware router (plain ray[serve] has it): a conversation's follow-up turn goes to the replica
-# whose KV cache holds its prefix, unless that replica's queue is longer than the least loaded one's by more
-# than `imbalanced_threshold` requests (then load wins).
-PREFIX_ROUTER = ("ray.llm._internal.serve.routing_policies.prefix_aware.prefix_aware_router:"
-                 "PrefixCacheAffinityRouter")
+# Ray's prefix-aware router with its prefix tree on the head node (`frontier.cluster.router` says why).
+PREFIX_ROUTER = "frontier.cluster.router:HeadPrefixRouter"
 
 
-@serve.deployment(name=ENGINE, health_check_period_s=5, health_check_timeout_s=30, max_ongoing_requests=16)
+@serve.deployment(name=ENGINE, health_check_period_s=2, health_check_timeout_s=10, max_ongoing_requests=16)
 class FrontierEngine:
     """One engine pool (the models of MISTRAL_MODELS_PATH, loaded on demand) per replica."""
 
@@ -45,6 +42,7 @@ class FrontierEngine:
         self._loaded = asyncio.Lock()
         self._load_error = ""
         self._started = False
+        self._loading_done = False
 
     async def _ready(self) -> None:
         async with self._loaded:
@@ -54,6 +52,7 @@ class FrontierEngine:
                     await self.engine.load()
                 except Exception as exc:  # reported by health, as `frontier serve` does
                     self._load_error = str(exc)
+                self._loading_done = True
 
     async def generate(self, _route: dict[str, Any], request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         await self._ready()
@@ -82,7 +81,7 @@ class FrontierEngine:
 
     async def check_health(self) -> None:
         """Serve replaces a replica whose engine failed (a load that worked once and broke since)."""
-        if self._started and not self._load_error:
+        if self._loading_done and not self._load_error:  # "still loading" is not a failure to replace
             health = await self.engine.health()
             if not health.ok:
                 raise RuntimeError(f"engine unhealthy: {health.reason}")
@@ -136,7 +135,8 @@ class FrontierIngress:
 
 def build(args: dict[str, Any] | None = None) -> Any:
     """The application. args: replicas (engine replicas, default 2), threads (CPUs per replica, default 1),
-    autoscale_max (> replicas: autoscale on ongoing requests between `replicas` and it)."""
+    autoscale_max (> replicas: autoscale on ongoing requests between `replicas` and it), upscale_delay_s and
+    downscale_delay_s (how long the load must call for more, or fewer, replicas before Serve acts)."""
     args = args or {}
     replicas = int(args.get("replicas", 2))
     threads = int(args.get("threads", 1))
@@ -149,8 +149,12 @@ def build(args: dict[str, Any] | None = None) -> Any:
                                    "match_rate_threshold": 0.1}),
     }
     if top > replicas:
-        options["autoscaling_config"] = AutoscalingConfig(min_replicas=replicas, max_replicas=top,
-                                                          target_ongoing_requests=4)
+        # 4 ongoing requests per replica: half its slots, so a burst has room while a new replica loads. A
+        # replica costs a model load, so it goes only after the load stayed low for minutes (Serve's default).
+        options["autoscaling_config"] = AutoscalingConfig(
+            min_replicas=replicas, max_replicas=top, target_ongoing_requests=4,
+            upscale_delay_s=float(args.get("upscale_delay_s", 10)),
+            downscale_delay_s=float(args.get("downscale_delay_s", 600)))
     else:
         options["num_replicas"] = replicas
     engine = cast(Any, FrontierEngine).options(**options).bind()

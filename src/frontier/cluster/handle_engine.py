@@ -26,7 +26,10 @@ from frontier.engine.protocol import (
 from frontier.errors import EngineError, EngineUnavailableError, FrontierError
 
 MODELS_TTL_S = 5.0
-ATTEMPTS = 3  # replicas tried for an answer whose replica died before its first delta
+# An answer whose replica died before its first delta is tried again for this long: until Ray has declared the
+# replica (or its machine) dead, the router may pick it again, prefix affinity especially (a few seconds with
+# `frontier cluster up`'s node health settings).
+RETRY_WINDOW_S = 45.0
 
 
 class HandleEngine:
@@ -55,8 +58,9 @@ class HandleEngine:
         # cache holds it (`frontier.cluster.app`). The first argument is what the router reads.
         from ray.exceptions import RayActorError
 
-        last: Exception | None = None
-        for _ in range(ATTEMPTS):
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + RETRY_WINDOW_S, 0.1
+        while True:
             stream = self.handle.options(stream=True).generate.remote(_routing_view(request), request)
             started = False
             held: list[Delta] = []  # a whole answer is passed on once complete: it can start again elsewhere
@@ -73,12 +77,14 @@ class HandleEngine:
             except RayActorError as exc:  # the replica died (SIGKILL, node lost) or cannot be reached
                 if started:
                     raise EngineError("the engine replica serving this answer stopped mid-way") from None
-                last = exc
+                if loop.time() + pause > deadline:
+                    raise EngineUnavailableError(f"no engine replica could take the request: {exc}") from None
             except Exception as exc:
                 raise _unwrapped(exc) from None
             finally:
                 stream.cancel()  # the client left (or the answer ended): the replica stops the generation
-        raise EngineUnavailableError(f"no engine replica could take the request: {last}")
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 2.0)
 
     async def tokenize(self, model: str, text: str) -> list[int]:
         tokens: list[int] = await _call(self.handle.tokenize.remote(model, text))
