@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 
 from frontier.anthropic import render, translate, wire
-from frontier.engine.forced_tool import ForcedTool
+from frontier.engine.forced_tool import ForcedTool, closed
 from frontier.engine.protocol import Delta, ToolCall, Usage
 from frontier.errors import InvalidRequestError
 
@@ -98,7 +99,7 @@ def test_a_forced_tool_is_generated_under_its_schema() -> None:
         system="Sys.", messages=[{"role": "user", "content": "Oslo?"}], tools=[WEATHER, TIME],
         tool_choice={"type": "tool", "name": "weather"}))
     assert [t.name for t in plan.forced] == ["weather"] and req.tools is None
-    assert req.grammar is not None and json.loads(req.grammar.value) == WEATHER["input_schema"]
+    assert req.grammar is not None and json.loads(req.grammar.value) == closed(WEATHER["input_schema"])
     assert req.messages is not None and req.messages[0]["content"].startswith("Sys.\n\nCall the tool weather")
     any_req, any_plan = translate.to_generation_request(_req(
         messages=[{"role": "user", "content": "x"}], tools=[WEATHER, TIME], tool_choice={"type": "any"}))
@@ -202,3 +203,24 @@ def test_count_text_covers_turns_and_tools() -> None:
                                                   "messages": [{"role": "user", "content": "Hello"}]})
     text = translate.count_text(req)
     assert "system: S" in text and "user: Hello" in text and "Weather in a city" in text
+
+
+def test_a_forced_tool_grammar_closes_objects_the_schema_leaves_open() -> None:
+    # Left open, the grammar let the default model invent keys until max_tokens; closed, whatever it generates
+    # still validates against the schema as given.
+    schema = {"type": "object", "properties": {"zone": {"type": "string"},
+                                               "at": {"type": "object", "properties": {"hour": {"type": "integer"}}},
+                                               "tags": {"type": "array", "items": {"type": "object",
+                                                                                   "properties": {"k": {}}}}},
+              "required": ["zone"]}
+    tight = closed(schema)
+    assert tight["additionalProperties"] is False
+    assert tight["properties"]["at"]["additionalProperties"] is False
+    assert tight["properties"]["tags"]["items"]["additionalProperties"] is False
+    assert "additionalProperties" not in schema  # the caller's schema is left as it was
+    assert closed({"type": "object", "properties": {}, "additionalProperties": True})["additionalProperties"] is True
+    assert closed({"type": "string", "enum": [{"properties": 1}]}) == {"type": "string", "enum": [{"properties": 1}]}
+    jsonschema.validate({"zone": "UTC", "at": {"hour": 3}}, schema)
+    jsonschema.validate({"zone": "UTC", "at": {"hour": 3}}, tight)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"zone": "UTC", "type": "object"}, tight)

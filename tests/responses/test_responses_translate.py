@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from frontier.engine.forced_tool import closed
 from frontier.engine.protocol import Delta, ToolCall, Usage
 from frontier.errors import InvalidRequestError
 from frontier.responses import render, translate, wire
@@ -83,7 +84,7 @@ def test_a_forced_function_and_a_json_schema_format_are_grammars() -> None:
     plan = translate.to_plan(_req(input="Oslo?", tools=[WEATHER],
                                   tool_choice={"type": "function", "name": "weather"}), [])
     assert [f.name for f in plan.forced] == ["weather"] and plan.request.tools is None
-    assert plan.request.grammar is not None and json.loads(plan.request.grammar.value) == WEATHER["parameters"]
+    assert plan.request.grammar is not None and json.loads(plan.request.grammar.value) == closed(WEATHER["parameters"])
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     fmt = translate.to_plan(_req(input="x", text={"format": {"type": "json_schema", "name": "n", "schema": schema}}),
                             [])

@@ -35,10 +35,26 @@ def check_schema(schema: dict[str, Any], param: str) -> None:
 
 def grammar(tools: Sequence[ForcedTool]) -> Grammar:
     if len(tools) == 1:
-        return Grammar(kind="json_schema", value=json.dumps(tools[0].schema))
-    choices = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": t.schema},
+        return Grammar(kind="json_schema", value=json.dumps(closed(tools[0].schema)))
+    choices = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": closed(t.schema)},
                 "required": ["name", "arguments"], "additionalProperties": False} for t in tools]
     return Grammar(kind="json_schema", value=json.dumps({"anyOf": choices}))
+
+
+def closed(schema: Any) -> Any:
+    """The schema with every object that lists its properties and says nothing of others closed to them. What
+    it generates still validates against the schema as given; left open, the grammar let a small model add
+    made-up keys until max_tokens (greedy on the default model: `"properties": {"type": ...` nested 20 deep)."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: closed(value) if key not in ("properties", "enum", "const", "default", "examples") else value
+           for key, value in schema.items()}
+    if isinstance(schema.get("properties"), dict):
+        out["properties"] = {name: closed(sub) for name, sub in schema["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    return out
 
 
 def instruction(tools: Sequence[ForcedTool]) -> str:
