@@ -170,15 +170,10 @@ def perf_check(
     json_path: str = typer.Option(None, "--json", help="Write the facts and recommendations as JSON here."),
     api_key: str = _API_KEY,
 ) -> None:
-    from frontier.config import load_settings
+    from frontier.cli.settings import settings_or_exit
     from frontier.engine import perf_check as pc
-    from frontier.errors import ConfigError
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        err.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit()
     facts = pc.gather(settings)
     recs = pc.recommend(facts)
     doc = pc.facts_dict(facts, recs)

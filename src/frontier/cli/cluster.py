@@ -15,8 +15,7 @@ import sys
 import typer
 from rich.console import Console
 
-from frontier.config import load_settings
-from frontier.errors import ConfigError
+from frontier.cli.settings import settings_or_exit
 
 app = typer.Typer(no_args_is_help=True, help="Frontier on a Ray Serve cluster (pip install 'frontier[cluster]').")
 out, err = Console(), Console(stderr=True)
@@ -101,11 +100,7 @@ def deploy(
     address: str = typer.Option("auto", help="The Ray cluster to deploy on."),
 ) -> None:
     """Deploy (or update) the Frontier application on the running cluster."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        err.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit()
     _ray_env()
     import ray
     from ray import serve

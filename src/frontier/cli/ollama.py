@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from frontier.cli.settings import settings_or_exit
 from frontier.config import load_settings
 from frontier.errors import ConfigError
 from frontier.logs import configure_logging
@@ -62,11 +63,7 @@ def check_aider(
     from frontier.ollama.check_aider import run_checks
 
     if url is None:
-        try:
-            settings = load_settings()
-        except ConfigError as exc:
-            console.print(f"[red]error[/red]: {exc}")
-            raise typer.Exit(2) from None
+        settings = settings_or_exit()
         host = "127.0.0.1" if settings.ollama_api_host in ("0.0.0.0", "::") else settings.ollama_api_host
         url = f"http://{host}:{settings.ollama_api_port}"
     results = run_checks(url, model, timeout=timeout, api_key=_api_key())

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from frontier.config import Settings, load_settings
+from frontier.cli.settings import settings_or_exit
+from frontier.config import Settings
 from frontier.engine.device import detect_hardware
-from frontier.errors import ConfigError
 from frontier.models.common import human_size
 from frontier.service import docker
 from frontier.service.ports import conflict_message, port_free, port_owner
@@ -47,14 +47,6 @@ _DRAIN = typer.Option(None, "--drain-timeout", help="Seconds in-flight requests 
 _ENV_FILE = typer.Option(".env", "--env-file", help="The .env file to check for unknown variables.")
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        err.print(f"[red]error[/red]: {escape(str(exc))}")
-        raise typer.Exit(2) from None
-
-
 def _print_urls(specs: list[ServiceSpec]) -> None:
     for spec in specs:
         if spec.name == SERVER:
@@ -83,7 +75,7 @@ def _run_docker(action: str, settings: Settings, cuda: bool | None, dry_run: boo
 def start(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DRY_RUN, no_ollama: bool = _NO_OLLAMA,
           timeout: float = _TIMEOUT, no_proxy: bool = _NO_PROXY) -> None:
     """Start the stack (one process serving both APIs) in the background and wait until both are healthy."""
-    settings = _settings()
+    settings = settings_or_exit()
     if docker_:
         _run_docker("up", settings, cuda, dry_run)
         return
@@ -127,7 +119,7 @@ def _stop_launched(launched: list[Launched], state: StateDir) -> None:
 def stop(docker_: bool = _DOCKER, cuda: bool | None = _CUDA, dry_run: bool = _DRY_RUN,
          drain_timeout: float | None = _DRAIN) -> None:
     """Stop the stack gracefully: SIGTERM, a bounded drain of in-flight requests, then SIGKILL."""
-    settings = _settings()
+    settings = settings_or_exit()
     if drain_timeout is None:  # the services drain for FRONTIER_DRAIN_SECONDS, then need a moment to exit
         drain_timeout = settings.frontier_drain_seconds + DRAIN_MARGIN_S
     if docker_:
@@ -151,7 +143,7 @@ def restart(no_ollama: bool = _NO_OLLAMA, timeout: float = _TIMEOUT, drain_timeo
 def status() -> None:
     """One row per API: its process, uptime, URL, health (a real request), model, device, memory.
     Exit code 0 only when every API is healthy."""
-    settings = _settings()
+    settings = settings_or_exit()
     rows = stack_status(service_specs(settings), StateDir(settings.frontier_state_dir))
     table = Table(title="Frontier stack")
     for column in ("service", "running", "pid", "uptime", "url", "health", "model", "device", "memory"):
@@ -181,7 +173,7 @@ def logs(
     if service not in (None, SERVER, OLLAMA):
         err.print(f"[red]error[/red]: unknown service {escape(service)!r}; expected server or ollama")
         raise typer.Exit(2)
-    state = StateDir(_settings().frontier_state_dir)
+    state = StateDir(settings_or_exit().frontier_state_dir)
     names = [PROCESS]
     paths = {name: state.log_file(name) for name in names if state.log_file(name).is_file()}
     if not paths:
