@@ -118,7 +118,8 @@ def client_loop(send: Callable[[str], tuple[bool, int]], tally: Tally, deadline:
 
 def run_clients(args: argparse.Namespace, deadline: float | None, tallies: dict[str, Tally]) -> None:
     """`args.clients` threads, alternating APIs; with deadline None, one request each (the warm-up)."""
-    timeout = httpx.Timeout(args.request_timeout)
+    # A plain number: openai >= 3.63 builds on httpx2 and refuses an httpx.Timeout object.
+    timeout = float(args.request_timeout)
     senders: list[tuple[str, Callable[[str], tuple[bool, int]]]] = []
     for index in range(args.clients):
         if index % 2 == 0:
