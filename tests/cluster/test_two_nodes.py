@@ -21,12 +21,6 @@ pytest.importorskip("ray.serve", reason="the cluster extra (ray[serve])")
 if os.geteuid() != 0:
     pytest.skip("network namespaces need root", allow_module_level=True)
 
-# Opt-in (FRONTIER_TEST_CLUSTER=1) while issue 20 stays open: on 2 of about 6 runs on 2026-12-04 every request
-# through Serve stalled after `test_both_apis...` (the unknown-model request waited 30 s, then nothing was
-# routed); the cause is not found yet.
-if os.environ.get("FRONTIER_TEST_CLUSTER") != "1":
-    pytest.skip("opt-in until the intermittent routing stall is understood (FRONTIER_TEST_CLUSTER=1)",
-                allow_module_level=True)
 
 NS, HEAD_IP, WORKER_IP = "frontier-worker", "10.231.0.1", "10.231.0.2"
 RAY = str(Path(sys.executable).parent / "ray")

@@ -5,15 +5,21 @@ Faults: the engine's own refusals come back as themselves (Ray wraps them with i
 a 404 says "model not found", not a stack). A replica that dies before the answer's first delta is retried on
 another one, and so is a non-streamed answer whose replica dies before it is complete (the client never knows); one
 that dies mid-stream ends the stream with an EngineError (the dialect's
-error event), never a silent truncation."""
+error event), never a silent truncation.
+
+Every call to the handle gets a request id of its own (`_own_id`): Ray gives a call made while serving an HTTP
+request that request's id, and its router indexes waiting calls by id, so two calls of one HTTP request waiting at
+once (a generation and the model-list refresh it started) left one of them unroutable: its routing task retried it
+for ever, and once every routing task was held so (2 per replica), nothing was routed any more."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+import dataclasses
+from collections.abc import AsyncGenerator, Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from frontier.engine.protocol import (
     Delta,
@@ -24,6 +30,8 @@ from frontier.engine.protocol import (
     ModelInfo,
 )
 from frontier.errors import EngineError, EngineUnavailableError, FrontierError
+
+T = TypeVar("T")
 
 MODELS_TTL_S = 5.0
 # An answer whose replica died before its first delta is tried again for this long: until Ray has declared the
@@ -39,18 +47,21 @@ class HandleEngine:
         self.handle = handle  # a DeploymentHandle of the engine deployment
         self._models: list[ModelInfo] = []
         self._models_at = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
         await self._refresh()
 
     async def _refresh(self) -> None:
-        self._models = await _call(self.handle.models.remote())
+        self._models = await _call(_own_id(self.handle.models.remote))
         self._models_at = asyncio.get_running_loop().time()
 
     def models(self) -> list[ModelInfo]:
         with contextlib.suppress(RuntimeError):  # no running loop: the list as it is
-            if asyncio.get_running_loop().time() - self._models_at > MODELS_TTL_S:
-                asyncio.get_running_loop().create_task(self._refresh())
+            loop = asyncio.get_running_loop()
+            stale = loop.time() - self._models_at > MODELS_TTL_S
+            if stale and (self._refreshing is None or self._refreshing.done()):  # one refresh at a time
+                self._refreshing = loop.create_task(self._refresh())
         return self._models
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
@@ -61,7 +72,7 @@ class HandleEngine:
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + RETRY_WINDOW_S, 0.1
         while True:
-            stream = self.handle.options(stream=True).generate.remote(_routing_view(request), request)
+            stream = _own_id(self.handle.options(stream=True).generate.remote, _routing_view(request), request)
             started = False
             held: list[Delta] = []  # a whole answer is passed on once complete: it can start again elsewhere
             try:
@@ -87,16 +98,16 @@ class HandleEngine:
             pause = min(2 * pause, 2.0)
 
     async def tokenize(self, model: str, text: str) -> list[int]:
-        tokens: list[int] = await _call(self.handle.tokenize.remote(model, text))
+        tokens: list[int] = await _call(_own_id(self.handle.tokenize.remote, model, text))
         return tokens
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
-        result: Embeddings = await _call(self.handle.embed.remote(request))
+        result: Embeddings = await _call(_own_id(self.handle.embed.remote, request))
         return result
 
     async def health(self) -> EngineHealth:
         try:
-            health: EngineHealth = await self.handle.health.remote()
+            health: EngineHealth = await _own_id(self.handle.health.remote)
         except Exception as exc:  # no replica answers: that is what health reports
             return EngineHealth(ok=False, reason=f"no engine replica answers: {exc}", device="ray")
         return health
@@ -112,6 +123,23 @@ def _routing_view(request: GenerationRequest) -> SimpleNamespace:
         return SimpleNamespace(messages=[{"role": m.get("role"), "content": m.get("content")}
                                          for m in request.messages])
     return SimpleNamespace(prompt=request.prompt or "")
+
+
+def _own_id(remote: Callable[..., T], *args: Any) -> T:
+    """`remote(*args)` under a request id of its own (the module's docstring says why). Ray reads the id from its
+    request context when the call is made, so the context is swapped for the call alone; the log's request id
+    (what a person greps for) stays the HTTP request's."""
+    from ray.serve import context
+    from ray.serve._private.utils import generate_request_id
+
+    current = context._get_serve_request_context()
+    variable: Any = context._serve_request_context  # typed ContextVar[None] by its default
+    token = variable.set(
+        dataclasses.replace(current, _internal_request_id=generate_request_id()))
+    try:
+        return remote(*args)
+    finally:
+        variable.reset(token)
 
 
 async def _call(response: Any) -> Any:
