@@ -88,3 +88,62 @@ def test_a_real_busy_process_costs_one_thread() -> None:
         cores.close()
     assert cores.others >= 0.7  # other test processes may add to it, never take from it
     assert threads <= n - 1
+
+
+def _tasks(tmp_path: Path, states: str) -> Path:
+    """A scripted /proc/self/task: one thread per letter of `states` (R runnable, S sleeping)."""
+    tasks = tmp_path / "task"
+    for n, state in enumerate(states):
+        (tasks / str(100 + n)).mkdir(parents=True)
+        (tasks / str(100 + n) / "stat").write_text(f"{100 + n} (llama worker {n}) {state} 1 2 3\n")
+    return tasks
+
+
+def _given_up_one(tmp_path: Path, procs_running: int, own: str) -> FreeCores:
+    stat = tmp_path / "stat"
+    stat.write_text(STAT + f"procs_running {procs_running}\n")
+    cores = FreeCores(2, stat_path=stat, own_tasks=_tasks(tmp_path, own))
+    cores.current = 1  # a burst of another process's work was measured: one thread given up
+    return cores
+
+
+@pytest.mark.skipif(os.sched_getaffinity(0) != {0, 1} or os.cpu_count() != 2, reason="scripted for 2 CPUs")
+def test_waking_takes_threads_back_when_no_other_process_is_runnable(tmp_path: Path) -> None:
+    # The engine's own threads (its scheduler, the event loop) are all that run: the burst is over.
+    cores = _given_up_one(tmp_path, procs_running=2, own="RRS")
+    assert cores.wake() == 2 and cores.threads == 2 and cores.others == 0.0
+
+
+@pytest.mark.skipif(os.sched_getaffinity(0) != {0, 1} or os.cpu_count() != 2, reason="scripted for 2 CPUs")
+def test_waking_keeps_the_threads_given_up_while_another_process_is_runnable(tmp_path: Path) -> None:
+    cores = _given_up_one(tmp_path, procs_running=2, own="RSS")  # one runnable task is not ours
+    started = time.monotonic()
+    assert cores.wake() == 1 and cores.threads == 1
+    assert time.monotonic() - started < 0.1  # a few short looks, not a wait
+
+
+def test_waking_with_every_thread_in_use_reads_nothing(tmp_path: Path) -> None:
+    cores = FreeCores(2, stat_path=tmp_path / "missing-stat", own_tasks=tmp_path / "missing-tasks")
+    assert cores.wake() == 2  # already at the most: no look at all (the files do not exist)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or len(os.sched_getaffinity(0)) != os.cpu_count(),
+                    reason="needs the whole machine's CPUs, two or more")
+def test_a_real_busy_process_is_seen_on_waking_and_a_stopped_one_is_not() -> None:
+    n = len(os.sched_getaffinity(0))
+    cores = FreeCores(n)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        cores.current = n - 1
+        assert cores.wake() == n - 1
+    finally:
+        busy.kill()
+        busy.wait()
+    # Other test processes may be running at the instant it looks: within a second one look finds them idle.
+    for _ in range(20):
+        cores.current = n - 1
+        if cores.wake() == n:
+            break
+        time.sleep(0.05)
+    assert cores.threads == n

@@ -154,10 +154,13 @@ class Scheduler:
         try:
             while True:
                 with self._wake:
+                    idle = not self._waiting and not self._running
                     while not self._stop and not self._waiting and not self._running:
                         self._wake.wait()
                     if self._stop:
                         break
+                if idle and self.cores is not None:
+                    self.cores.wake()  # threads given up during another process's burst come back now
                 self._drop_cancelled()
                 self._admit()
                 if self._running:
