@@ -46,6 +46,7 @@ class Window:
     ttfts: list[float] = field(default_factory=list)
     finished: int = 0
     errors: list[str] = field(default_factory=list)
+    reconnects: int = 0  # kept-alive connections the server closed, retried at once
 
 
 @dataclass
@@ -96,6 +97,12 @@ async def measure(server: Server, streams: int, seconds: float, max_tokens: int,
                 n += 1
                 try:
                     await _stream(client, server, prompt, max_tokens, end, window)
+                except httpx.RemoteProtocolError as exc:
+                    # llama-server closes a kept-alive connection now and then ("Server disconnected without
+                    # sending a response"); SDK clients retry that at once, so the benchmark does too, unpenalized.
+                    window.reconnects += 1
+                    if window.reconnects > 50:
+                        raise RuntimeError(f"{server.name}: connections keep failing: {exc}") from exc
                 except (httpx.HTTPError, RuntimeError) as exc:  # recorded and reported, never a lost run
                     window.errors.append(f"{type(exc).__name__}: {exc}")
                     await asyncio.sleep(0.2)
@@ -154,6 +161,7 @@ def summarize(samples: dict[str, list[Window]], seconds: dict[int, float]) -> di
             "ttft_p99_s": percentile(ttfts, 99) if ttfts else None,
             "first_tokens": len(ttfts), "finished": sum(w.finished for w in windows),
             "errors": [e for w in windows for e in w.errors][:5],
+            "reconnects": sum(w.reconnects for w in windows),
         }
     return summary
 
@@ -207,7 +215,7 @@ def main() -> None:
                         samples.setdefault(f"{cond}|{server.name}|{streams}", []).append(w)
                         print(f"round {rnd + 1} {cond:5} {server.name:18} {streams} stream(s): "
                               f"{w.tokens / seconds[streams]:6.1f} tok/s, {len(w.ttfts)} first tokens, "
-                              f"{w.finished} finished, {len(w.errors)} errors", flush=True)
+                              f"{w.finished} finished, {len(w.errors)} errors, {w.reconnects} reconnects", flush=True)
                 if busy is not None:
                     busy.kill()
                     busy.wait()
