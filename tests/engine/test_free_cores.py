@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,19 +74,28 @@ def test_no_proc_stat_means_the_configured_count(tmp_path: Path) -> None:
     assert not FreeCores(1).enabled  # nothing to give up
 
 
+@contextlib.contextmanager
+def busy_process() -> Iterator[None]:
+    """Another process holding a core (`while True: pass`) for the block's length."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a second core for the busy process to take")
 def test_a_real_busy_process_costs_one_thread() -> None:
     n = len(os.sched_getaffinity(0))
     cores = FreeCores(n)
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        time.sleep(0.2)
-        cores.start()  # its own thread looks every half second
-        time.sleep(1.2)
-        threads = cores.threads
+        with busy_process():
+            time.sleep(0.2)
+            cores.start()  # its own thread looks every half second
+            time.sleep(1.2)
+            threads = cores.threads
     finally:
-        busy.kill()
-        busy.wait()
         cores.close()
     assert cores.others >= 0.7  # other test processes may add to it, never take from it
     assert threads <= n - 1
@@ -132,14 +143,10 @@ def test_waking_with_every_thread_in_use_reads_nothing(tmp_path: Path) -> None:
 def test_a_real_busy_process_is_seen_on_waking_and_a_stopped_one_is_not() -> None:
     n = len(os.sched_getaffinity(0))
     cores = FreeCores(n)
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
+    with busy_process():
         time.sleep(0.3)
         cores.current = n - 1
         assert cores.wake() == n - 1
-    finally:
-        busy.kill()
-        busy.wait()
     # Other test processes may be running at the instant it looks: within a second one look finds them idle.
     for _ in range(20):
         cores.current = n - 1

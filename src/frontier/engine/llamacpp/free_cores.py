@@ -131,12 +131,13 @@ class FreeCores:
         if not (self._enabled and self._whole_machine and self.current < self.most):
             return self.current
         with self._lock:
-            others = 0
+            others, text = 0, ""
             for attempt in range(WAKE_LOOKS):
                 if attempt:
                     time.sleep(WAKE_PAUSE)
                 try:
-                    others = runnable(self._path.read_text()) - self._own_runnable()
+                    text = self._path.read_text()
+                    others = runnable(text) - self._own_runnable()
                 except (OSError, ValueError):
                     return self.current
                 if others <= len(self._cpus) - self.most:
@@ -145,9 +146,8 @@ class FreeCores:
             if free > self.current:
                 self.current = min(self.most, free)
                 self.others = 0.0
-                stat = self._read()
-                if stat is not None:
-                    self._last = (self._clock(), self._own_cpu(), stat)
+                # The last look's counters start the next average (no second read of /proc/stat).
+                self._last = (self._clock(), self._own_cpu(), busy_jiffies(text, self._cpus))
             return self.current
 
     def _own_runnable(self) -> int:
