@@ -35,7 +35,8 @@ DROP_AT = 0.55
 RAISE_BELOW = 0.35  # and hands it back below this share: the gap keeps a load near the line from flapping
 # On waking with threads given up, the kernel is asked this many times, this far apart, before the decode starts
 # on fewer threads: a burst's tail (another server's threads spinning a few ms after its last decode) passes,
-# a process that holds a core does not. At most 4 ms, against the ~100 ms a prompt loses on half the threads.
+# a process that holds a core does not. Free must be seen twice in a row; at most 4 ms, against the ~100 ms a
+# prompt loses on half the threads.
 WAKE_LOOKS, WAKE_PAUSE = 5, 0.001
 
 
@@ -131,17 +132,23 @@ class FreeCores:
         if not (self._enabled and self._whole_machine and self.current < self.most):
             return self.current
         with self._lock:
-            others, text = 0, ""
+            others, text, free_looks = 0, "", 0
             for attempt in range(WAKE_LOOKS):
                 if attempt:
                     time.sleep(WAKE_PAUSE)
                 try:
+                    # Our own threads change state while we look: only one runnable both before and after the
+                    # kernel's count is subtracted, or a thread waking in between reads as a free core.
+                    before = self._own_runnable()
                     text = self._path.read_text()
-                    others = runnable(text) - self._own_runnable()
+                    others = runnable(text) - min(before, self._own_runnable())
                 except (OSError, ValueError):
                     return self.current
-                if others <= len(self._cpus) - self.most:
+                free_looks = free_looks + 1 if others <= len(self._cpus) - self.most else 0
+                if free_looks == 2:  # twice in a row: one look can still be fooled by a thread of ours
                     break
+            else:
+                return self.current  # never free twice in a row: the half-second average decides
             free = len(self._cpus) - max(0, others)
             if free > self.current:
                 self.current = min(self.most, free)
