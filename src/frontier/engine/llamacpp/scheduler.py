@@ -109,6 +109,8 @@ class Scheduler:
         self._wake = threading.Condition()
         self._stop = False
         self.failed = ""  # set if the decode loop died: health reports it
+        # What a step has for its clients, handed over just before the next decode (see _flush).
+        self._outbox: list[tuple[Emit, Delta | Exception]] = []
         # A decode returns needing the GIL, which the event loop may hold while it writes the last token out; with
         # Python's default 5 ms switch interval that wait was 5 % of the scheduler thread's time (py-spy, 1
         # stream). A short interval bounds it; it only applies while a thread waits for the GIL.
@@ -165,17 +167,33 @@ class Scheduler:
                 self._admit()
                 if self._running:
                     self._step()
+                if not self._running:  # no decode comes next to hand the outbox over: do it now
+                    self._flush()
         except Exception as exc:  # the C side failed in a way no request caused: fail everything, loudly
             log.exception("llama.cpp scheduler stopped")
             self.failed = f"the llama.cpp engine stopped: {exc}"
         finally:
             error = EngineError(self.failed or "the engine is shutting down")
-            for run in self._running:
+            for run in list(self._running):
                 self._finish(run, None, error)
+            self._flush()
             with self._wake:
                 waiting, self._waiting = list(self._waiting), deque()
             for job in waiting:
                 job.emit(error)
+
+    def _send(self, job: Job, item: Delta | Exception) -> None:
+        self._outbox.append((job.emit, item))
+
+    def _flush(self) -> None:
+        """Hands the clients what the last step produced. An emit wakes the event loop, which then wants the GIL
+        that this thread holds between its short C calls: woken after each sequence's sample, it took the GIL
+        for its switch interval each time, and sampling 8 sequences took 2.1 ms a step instead of 0.5 (a
+        sample measured 264 us against 64 alone). Handed over just before the next decode, which releases the
+        GIL for its whole length, the event loop writes the step's chunks while the batch decodes."""
+        outbox, self._outbox = self._outbox, []
+        for emit, item in outbox:
+            emit(item)
 
     def _drop_cancelled(self) -> None:
         for run in [r for r in self._running if r.job.cancelled.is_set()]:
@@ -194,11 +212,11 @@ class Scheduler:
             try:
                 sampler = Sampler(self.model, job.sampling)
             except ValueError as exc:
-                job.emit(InvalidRequestError(f"response format: {exc}", param="response_format"))
+                self._send(job, InvalidRequestError(f"response format: {exc}", param="response_format"))
                 continue
             except Exception as exc:  # out of the waiting queue and not yet running: it must hear of it here
                 log.exception("sampler setup failed")
-                job.emit(EngineError(f"the engine could not start this request: {exc}"))
+                self._send(job, EngineError(f"the engine could not start this request: {exc}"))
                 continue
             reuse = self._reuse(slot, job.prompt)
             run = _Running(job, slot, sampler, TextStream(job.stops), pending=job.prompt[reuse:],
@@ -248,6 +266,7 @@ class Scheduler:
             self._fail_newest("the context memory is full: too many long requests at once")
             return
         self._fit_threads()
+        self._flush()
         status = self.ctx.decode()
         if status == 1:  # no KV room after all: free idle caches and retry next step, else shed the newest
             if not self._evict_idle(everything=True):
@@ -350,11 +369,11 @@ class Scheduler:
             ))
         if run.text.stopped:
             if text:
-                job.emit(Delta(index=job.index, text=text))
+                self._send(job, Delta(index=job.index, text=text))
             self._finish(run, "stop")
             return
         if text or delta.logprobs:
-            job.emit(delta)
+            self._send(job, delta)
         if run.generated >= job.max_tokens:
             self._finish(run, "length")
 
@@ -375,7 +394,7 @@ class Scheduler:
             self.ctx.forget(run.slot.seq)
             run.slot.cached = []
         if error is not None:
-            run.job.emit(error)
+            self._send(run.job, error)
             return
         if reason is None:
             return
@@ -386,5 +405,5 @@ class Scheduler:
             prompt_seconds=max(first - run.job.submitted, 1e-6), completion_seconds=max(end - first, 1e-6),
             cached_tokens=run.reused,
         )
-        run.job.emit(Delta(index=run.job.index, text=run.text.finish(), finish_reason=reason, usage=usage,
-                           stop_sequence=run.text.matched or None))
+        self._send(run.job, Delta(index=run.job.index, text=run.text.finish(), finish_reason=reason, usage=usage,
+                                  stop_sequence=run.text.matched or None))
