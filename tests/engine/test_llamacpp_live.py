@@ -71,6 +71,23 @@ def test_a_follow_up_turn_reuses_the_cached_conversation(server) -> None:  # typ
     assert cached < second["usage"]["prompt_tokens"]
 
 
+def test_new_chats_on_a_fresh_server_find_the_template_opening_cached(start_server) -> None:  # type: ignore[no-untyped-def]
+    # A fresh server: no slot has served a request; each chat lands in a slot of its own (they run at once)
+    fresh = start_server({"MISTRAL_ENGINE": "llamacpp", "MISTRAL_MAX_BATCH_SIZE": "3"})
+    results: list[dict] = []
+    chats = [[{"role": "user", "content": text}] for text in ("Name a fruit.", "Name a river.", "Name a city.")]
+    threads = [threading.Thread(target=lambda c=chat: results.append(_chat(fresh.url, c, max_tokens=4)))
+               for chat in chats]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cached = [r["usage"]["prompt_tokens_details"]["cached_tokens"] for r in results]
+    # SmolLM2's template opens every chat with its default system prompt and the user header: 24 tokens
+    assert len(cached) == 3 and cached[0] >= 20 and len(set(cached)) == 1, cached
+    assert all(c < r["usage"]["prompt_tokens"] for c, r in zip(cached, results, strict=True))
+
+
 def test_seeds_make_sampling_repeatable_per_request(start_server) -> None:  # type: ignore[no-untyped-def]
     # Without prefix reuse: a prompt decoded partly from cache meets other kernels (batch of 1 against a batch of
     # the whole prompt) and its logits differ in the last bits, which sampling at temperature 1 can amplify.

@@ -25,7 +25,7 @@ from frontier.engine.llamacpp import chat_template, requant
 from frontier.engine.llamacpp.embed import EmbedContext
 from frontier.engine.llamacpp.free_cores import FreeCores
 from frontier.engine.llamacpp.native import Context, Model, SamplerConfig
-from frontier.engine.llamacpp.scheduler import Job, Scheduler
+from frontier.engine.llamacpp.scheduler import Job, Scheduler, common_prefix
 from frontier.engine.messages import to_engine_messages
 from frontier.engine.protocol import (
     Delta,
@@ -55,6 +55,7 @@ log = logging.getLogger("frontier.engine")
 _KV_POOL_CAP = 16384
 _SPLIT_KV_BYTES = 2 * 2**30
 _BATCH_TOKENS = 512  # tokens decoded per step at most (generating tokens + prompt chunks)
+_OPENING_MAX = 256  # tokens of a chat template's fixed opening put in every slot at load, at most
 _EMBED_SEQUENCES = 16  # inputs encoded together at most
 _CHAT_EMBED_TOKENS = 2048  # a chat model's inputs to embed: its own small context, not the generation pool
 
@@ -125,7 +126,8 @@ class LlamaCppEngine(SingleModel):
         threads = thread_count(s.mistral_threads)
         cores = FreeCores(threads, adaptive=s.mistral_adaptive_threads and not gpu_layers)
         self._scheduler = Scheduler(model, ctx, self._slots, reuse_prefixes=s.mistral_prefix_cache_n > 0,
-                                    cores=cores if cores.enabled else None)
+                                    cores=cores if cores.enabled else None,
+                                    opening=self._opening(model, meta.chat_template))
         self.load_seconds = time.monotonic() - started
         template = meta.chat_template
         self._info = ModelInfo(
@@ -142,6 +144,24 @@ class LlamaCppEngine(SingleModel):
             self._slots, threads,
             " (fewer while other processes hold cores)" if cores.enabled else "",
         )
+
+    def _opening(self, model: Model, template: str | None) -> list[int]:
+        """The tokens every conversation starts with: what the chat template renders before the first user
+        message's text (BOS, a default system prompt, the turn header), found as the common start of two
+        rendered chats. Empty where the template puts nothing fixed there, or refuses a plain user turn."""
+        try:
+            chats = [self._chat_tokens(model, template, [{"role": "user", "content": text}])
+                     for text in ("Hi", "2 + 2 = ?")]
+        except InvalidRequestError:
+            return []
+        return chats[0][:min(common_prefix(*chats), _OPENING_MAX)]
+
+    def _chat_tokens(self, model: Model, template: str | None, messages: list[dict[str, Any]],
+                     tools: list[dict[str, Any]] | None = None, enable_thinking: bool | None = None) -> list[int]:
+        text = chat_template.render(template or "", messages, bos=self._bos, eos=self._eos, tools=tools,
+                                    enable_thinking=enable_thinking)
+        add_bos = model.add_bos and not (self._bos and text.startswith(self._bos))
+        return model.tokenize(text, add_special=add_bos, parse_special=True)
 
     def _load_embedder(self, meta: ModelMeta, gpu_layers: int, started: float) -> None:
         """An embedding model: no generation context, no scheduler; encodes run one at a time under a lock.
@@ -255,12 +275,7 @@ class LlamaCppEngine(SingleModel):
         template = self.info.chat_template
         if tools and req.tools and not tool_calls.template_knows_tools(template):
             messages = tool_calls.with_tools(messages, req.tools)
-        text = chat_template.render(
-            template, messages, bos=self._bos, eos=self._eos,
-            tools=req.tools if tools else None, enable_thinking=req.enable_thinking,
-        )
-        add_bos = model.add_bos and not (self._bos and text.startswith(self._bos))
-        return model.tokenize(text, add_special=add_bos, parse_special=True)
+        return self._chat_tokens(model, template, messages, req.tools if tools else None, req.enable_thinking)
 
     def _sampling(self, req: GenerationRequest, index: int) -> SamplerConfig:
         p = req.params

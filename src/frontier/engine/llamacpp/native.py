@@ -220,6 +220,22 @@ class Context:
         """Frees the KV cells of `seq` from position `from_pos` on (0: the whole sequence)."""
         self.lib.llama_memory_seq_rm(self.memory, seq, from_pos, -1)
 
+    def copy_seq(self, src: int, dst: int) -> bool:
+        """Gives `dst` (empty) the KV cells of `src`. Unified, the cells are shared (bookkeeping only); split,
+        llama.cpp's own copy would copy src's whole stream of cells, so the sequence's state is read and
+        written instead: its used cells only (24 cells: 0.5 MB, 0.2 ms on the default model)."""
+        lib = self.lib
+        if self.unified:
+            lib.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+            return True
+        size = int(lib.llama_state_seq_get_size(self.ptr, src))
+        buf = (ctypes.c_uint8 * size)()
+        got = int(lib.llama_state_seq_get_data(self.ptr, buf, size, src))
+        if got <= 0 or int(lib.llama_state_seq_set_data(self.ptr, buf, got, dst)) != got:
+            self.forget(dst)
+            return False
+        return True
+
     def logprobs(self, index: int, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
         """The chosen token's log-probability and the `top` most likely tokens, from the raw logits."""
         ptr = self.lib.llama_get_logits_ith(self.ptr, index)

@@ -96,7 +96,7 @@ def choose_slot(free: list[_Slot], prompt: list[int]) -> _Slot:
 
 class Scheduler:
     def __init__(self, model: Model, ctx: Context, n_seq: int, *, reuse_prefixes: bool = True,
-                 cores: FreeCores | None = None) -> None:
+                 cores: FreeCores | None = None, opening: list[int] | None = None) -> None:
         self.model = model
         self.cores = cores  # None: the context's thread count never changes
         if cores is not None:
@@ -104,6 +104,8 @@ class Scheduler:
         self._reuse_prefixes = reuse_prefixes
         self.ctx = ctx
         self._slots = [_Slot(seq) for seq in range(n_seq)]
+        if opening and reuse_prefixes:
+            self._warm(opening)
         self._waiting: deque[Job] = deque()
         self._running: list[_Running] = []
         self._wake = threading.Condition()
@@ -117,6 +119,23 @@ class Scheduler:
         sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
         self._thread = threading.Thread(target=self._loop, name="llamacpp-scheduler", daemon=True)
         self._thread.start()
+
+    def _warm(self, opening: list[int]) -> None:
+        """Puts the chat template's opening (every conversation's first tokens: BOS, a default system prompt,
+        the user turn's header) in every slot's cache before the first request. choose_slot keeps a new chat
+        out of another conversation's slot, so until each slot had served once, a new chat prefilled those
+        tokens again: 24 of SmolLM2's ~94-token bench prompts, 45 ms of a 190 ms TTFT. Prefilled once, copied."""
+        batch = self.ctx.batch
+        batch.clear()
+        for pos, token in enumerate(opening[:batch.capacity]):
+            batch.add(token, pos, self._slots[0].seq, False)
+        if self.ctx.decode() != 0:
+            self.ctx.forget(self._slots[0].seq)
+            return
+        self._slots[0].cached = opening[:batch.n]
+        for slot in self._slots[1:]:
+            if self.ctx.copy_seq(self._slots[0].seq, slot.seq):
+                slot.cached = list(self._slots[0].cached)
 
     # --- called from other threads ------------------------------------------------------------------
     def submit(self, job: Job) -> None:
