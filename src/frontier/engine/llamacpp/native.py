@@ -236,10 +236,17 @@ class Context:
             return False
         return True
 
+    def logits(self, index: int) -> np.ndarray:
+        """The raw logits of batch entry `index` from the last decode: a view, valid until the next decode."""
+        ptr = self.lib.llama_get_logits_ith(self.ptr, index)
+        if not ptr:
+            raise RuntimeError(f"no logits at batch index {index}")
+        view: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
+        return view
+
     def logprobs(self, index: int, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
         """The chosen token's log-probability and the `top` most likely tokens, from the raw logits."""
-        ptr = self.lib.llama_get_logits_ith(self.ptr, index)
-        logits = np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,)).astype(np.float64)
+        logits = self.logits(index).astype(np.float64)
         shifted = logits - logits.max()
         logp = shifted - np.log(np.exp(shifted).sum())
         best: list[tuple[int, float]] = []
@@ -263,7 +270,7 @@ def _chain(model: Model, cfg: SamplerConfig, grammar: str | None) -> Any:
     add = lambda s: lib.llama_sampler_chain_add(chain, s)  # noqa: E731
     if grammar:
         add(_grammar(model, grammar))
-    wanted = {**cfg.logit_bias, **{token: float("-inf") for token in cfg.banned_tokens}}
+    wanted = _biases(cfg, model.n_vocab)
     if wanted:
         biases = (lib.llama_logit_bias * len(wanted))()
         for i, (token, bias) in enumerate(wanted.items()):
@@ -287,6 +294,13 @@ def _chain(model: Model, cfg: SamplerConfig, grammar: str | None) -> Any:
     return chain
 
 
+def _biases(cfg: SamplerConfig, n_vocab: int) -> dict[int, float]:
+    """Token -> logit added: OpenAI's logit_bias, and -inf for banned tokens. Tokens outside the vocabulary are
+    left out, as llama.cpp's logit-bias sampler skips them."""
+    wanted = {**cfg.logit_bias, **{token: float("-inf") for token in cfg.banned_tokens}}
+    return {token: bias for token, bias in wanted.items() if 0 <= token < n_vocab}
+
+
 def _grammar(model: Model, gbnf: str) -> Any:
     sampler = model.lib.llama_sampler_init_grammar(model.vocab, gbnf.encode(), b"root")
     if not sampler:
@@ -305,14 +319,12 @@ class Sampler:
 
     def __init__(self, model: Model, cfg: SamplerConfig) -> None:
         self.lib = model.lib
-        self.n_vocab = model.n_vocab
         self.free_chain = _chain(model, cfg, None)
         # Greedy with at most a logit bias (temperature 0, what coding agents ask for) is an argmax: numpy does it
         # in 8 us where llama_sampler_sample copies all ~50k logits into candidates first (64 us a token).
         self.argmax = cfg.temperature <= 0 and not cfg.grammar and cfg.repeat_penalty == 1.0 and not (
             cfg.frequency_penalty or cfg.presence_penalty)
-        wanted = {t: b for t, b in {**cfg.logit_bias, **{t: float("-inf") for t in cfg.banned_tokens}}.items()
-                  if 0 <= t < model.n_vocab}  # llama.cpp's logit-bias sampler skips tokens it does not have
+        wanted = _biases(cfg, model.n_vocab)
         self._bias_ids = np.fromiter(wanted, dtype=np.int64, count=len(wanted))
         self._bias = np.fromiter(wanted.values(), dtype=np.float32, count=len(wanted))
         self._only_lowers = frozenset(wanted) if all(b <= 0 for b in wanted.values()) else None
@@ -347,10 +359,7 @@ class Sampler:
 
     def _argmax(self, ctx: Context, index: int) -> int:
         """llama.cpp's greedy choice: the first highest logit after the biases, added in float32 as it does."""
-        ptr = self.lib.llama_get_logits_ith(ctx.ptr, index)
-        if not ptr:
-            raise RuntimeError(f"no logits at batch index {index}")
-        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        logits = ctx.logits(index)
         if len(self._bias_ids):
             best = int(logits.argmax())
             if self._only_lowers is not None and best not in self._only_lowers:
