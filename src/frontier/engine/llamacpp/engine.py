@@ -25,6 +25,7 @@ from frontier.engine.llamacpp import chat_template, requant
 from frontier.engine.llamacpp.embed import EmbedContext
 from frontier.engine.llamacpp.free_cores import FreeCores
 from frontier.engine.llamacpp.native import Context, Model, SamplerConfig
+from frontier.engine.llamacpp.omp import on_own_thread
 from frontier.engine.llamacpp.scheduler import Job, Scheduler, common_prefix
 from frontier.engine.messages import to_engine_messages
 from frontier.engine.protocol import (
@@ -204,7 +205,9 @@ class LlamaCppEngine(SingleModel):
             with self._embed_lock:
                 return embedder.embed(fitted)
 
-        return Embeddings(vectors=await asyncio.to_thread(run), prompt_tokens=sum(len(x) for x in fitted))
+        # Not asyncio.to_thread: an executor thread would keep the OpenMP pool of its encodes for good (omp.py)
+        return Embeddings(vectors=await on_own_thread(run, "llamacpp-embed"),
+                          prompt_tokens=sum(len(x) for x in fitted))
 
     def _chat_embedder(self, model: Model) -> EmbedContext:
         """A chat model embeds too (Ollama does): a small context of its own, made on the first request."""

@@ -104,8 +104,7 @@ class Scheduler:
         self._reuse_prefixes = reuse_prefixes
         self.ctx = ctx
         self._slots = [_Slot(seq) for seq in range(n_seq)]
-        if opening and reuse_prefixes:
-            self._warm(opening)
+        self._opening = opening if reuse_prefixes else None
         self._waiting: deque[Job] = deque()
         self._running: list[_Running] = []
         self._wake = threading.Condition()
@@ -117,8 +116,11 @@ class Scheduler:
         # Python's default 5 ms switch interval that wait was 5 % of the scheduler thread's time (py-spy, 1
         # stream). A short interval bounds it; it only applies while a thread waits for the GIL.
         sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
+        # The opening is prefilled on the scheduler thread, not the caller's: see _loop.
+        self._warmed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="llamacpp-scheduler", daemon=True)
         self._thread.start()
+        self._warmed.wait()
 
     def _warm(self, opening: list[int]) -> None:
         """Puts the chat template's opening (every conversation's first tokens: BOS, a default system prompt,
@@ -173,6 +175,14 @@ class Scheduler:
     # --- the loop -----------------------------------------------------------------------------------
     def _loop(self) -> None:
         try:
+            # Every decode of this context runs on this thread, the warm-up too. libgomp keeps a pool of worker
+            # threads for each thread that starts a parallel region, and once the process holds more of them than
+            # it has cores it cuts every barrier's spin from GOMP_SPINCOUNT to ~1,000 turns, so the workers
+            # sleep and wake between a decode's operations. The warm-up on the loading thread left a second pool:
+            # 8 streams ran with the decode threads busy 78 % of the time against llama-server's 87 % (omp.py).
+            if self._opening:
+                self._warm(self._opening)
+            self._warmed.set()
             while True:
                 with self._wake:
                     idle = not self._waiting and not self._running
@@ -192,6 +202,7 @@ class Scheduler:
             log.exception("llama.cpp scheduler stopped")
             self.failed = f"the llama.cpp engine stopped: {exc}"
         finally:
+            self._warmed.set()
             error = EngineError(self.failed or "the engine is shutting down")
             for run in list(self._running):
                 self._finish(run, None, error)
