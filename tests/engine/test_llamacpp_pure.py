@@ -11,7 +11,7 @@ from frontier.engine import tool_calls
 from frontier.engine.choice import EngineRefused, choose_engine, serving_engines
 from frontier.engine.llamacpp import chat_template
 from frontier.engine.llamacpp.engine import kv_split
-from frontier.engine.llamacpp.scheduler import _Slot, choose_slot
+from frontier.engine.llamacpp.scheduler import _Slot, choose_slot, fair_share
 from frontier.engine.llamacpp.textstream import TextStream
 from frontier.errors import InvalidRequestError
 
@@ -167,3 +167,17 @@ def test_a_tool_offered_answer_streams_its_prose_and_holds_what_may_be_a_call(
     assert [watch.push(p) for p in pieces] == shown
     text, found = watch.finish()
     assert text == rest and [c.name for c in found] == calls
+
+
+@pytest.mark.parametrize(("pending", "budget", "share"), [
+    ([70] * 8, 512, 64),  # 8 x 64 now, 8 x 6 next: one micro-batch each
+    ([70] * 8, 560, 70),  # all fit
+    ([1000, 30], 512, 482),  # the short one finishes, the long one takes the rest
+    ([3, 100, 100], 50, 23),  # 3 + 23 + 23 = 49: the leftover token would make an uneven micro-batch
+    ([5] * 8, 4, 0),  # not a token each: the caller falls back to first come first served
+    ([], 512, 0),
+])
+def test_prompts_advance_by_equal_shares(pending: list[int], budget: int, share: int) -> None:
+    assert fair_share(pending, budget) == share
+    assert sum(min(n, share) for n in pending) <= budget
+    assert share == max(pending, default=0) or sum(min(n, share + 1) for n in pending) > budget

@@ -338,11 +338,8 @@ class LlamaCppEngine(SingleModel):
         if scheduler is None:
             raise EngineUnavailableError("no model is loaded")
         use_tools = bool(request.tools) and request.tool_choice != "none" and request.prompt is None
-        prompt = await asyncio.to_thread(self._prompt_tokens, request, use_tools)
-        if not prompt:  # e.g. a raw prompt of characters the tokenizer drops: nothing to continue from
-            raise InvalidRequestError("the prompt has no tokens", param="prompt" if request.prompt is not None
-                                      else "messages")
-        max_tokens = clamp_max_tokens(request.params.max_tokens, len(prompt), info.context_length)
+        p = request.params
+        jobs: list[Job] = []
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Delta | Exception] = asyncio.Queue()
 
@@ -350,19 +347,24 @@ class LlamaCppEngine(SingleModel):
             with contextlib.suppress(RuntimeError):  # loop closed: nobody is listening any more
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        p = request.params
-        jobs = [
-            Job(prompt=prompt, max_tokens=max_tokens, sampling=self._sampling(request, i), emit=emit, index=i,
-                stops=list(p.stop), top_logprobs=(p.top_logprobs or 0) if p.logprobs else None)
-            for i in range(max(1, p.n))
-        ]
         known = {str((t.get("function") or {}).get("name")) for t in request.tools or []}
         held: dict[int, list[Delta]] = {}
         watches: dict[int, tool_calls.CallWatch] = {}
         stream_prose = use_tools and not p.logprobs  # logprobs stay whole: held deltas keep theirs
         try:
-            for job in jobs:
-                scheduler.submit(job)
+            with scheduler.arriving():  # requests that arrive together start together (Scheduler._gather)
+                prompt = await asyncio.to_thread(self._prompt_tokens, request, use_tools)
+                if not prompt:  # e.g. a raw prompt of characters the tokenizer drops: nothing to continue from
+                    raise InvalidRequestError("the prompt has no tokens",
+                                              param="prompt" if request.prompt is not None else "messages")
+                max_tokens = clamp_max_tokens(request.params.max_tokens, len(prompt), info.context_length)
+                jobs = [
+                    Job(prompt=prompt, max_tokens=max_tokens, sampling=self._sampling(request, i), emit=emit,
+                        index=i, stops=list(p.stop), top_logprobs=(p.top_logprobs or 0) if p.logprobs else None)
+                    for i in range(max(1, p.n))
+                ]
+                for job in jobs:
+                    scheduler.submit(job)
             usage, remaining = Usage(), len(jobs)
             while remaining:
                 item = await queue.get()

@@ -1,0 +1,186 @@
+"""Requests that arrive together start together (Scheduler._gather), on the real default model: an idle scheduler
+woken by one request waits for those still being prepared and for the next requests of streams that just
+ended, so their prompts are prefilled in one step, each by the same share (fair_share); a lone request, a lone
+stream's next one, or one whose companion fails before submitting, does not wait out the gathering deadline.
+
+The decode spy below only records which sequences each real `llama_decode` carried."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from tests.conftest import DEFAULT_MODEL, MODELS
+
+from frontier.engine.llamacpp import scheduler as scheduler_module
+from frontier.engine.llamacpp.native import Context, Model, SamplerConfig
+from frontier.engine.llamacpp.scheduler import Job, Scheduler
+from frontier.engine.protocol import Delta
+
+SLOTS = 4
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[Model]:
+    m = Model(MODELS / DEFAULT_MODEL)
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def scheduler(model: Model, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Scheduler, list[Counter[int]]]]:
+    # A deadline far beyond any preparation here: a step that waits for it shows as a 30 s stall, not a flake.
+    monkeypatch.setattr(scheduler_module, "_GATHER_S", 30.0)
+    ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
+    steps: list[Counter[int]] = []  # tokens per sequence of each decode that carried prompt tokens
+    decode = ctx.decode
+
+    def spy() -> int:
+        raw, n = ctx.batch.raw, ctx.batch.n
+        seqs = Counter(raw.seq_id[i][0] for i in range(n))
+        if n > len(seqs):  # some sequence has several tokens: a prompt chunk
+            steps.append(seqs)
+        return decode()
+
+    ctx.decode = spy  # type: ignore[method-assign]
+    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=False)
+    yield s, steps
+    s.close()
+    ctx.close()
+
+
+def _job(model: Model, text: str, done: threading.Event) -> Job:
+    def emit(item: Delta | Exception) -> None:
+        assert not isinstance(item, Exception), item
+        if item.finish_reason:
+            done.set()
+    return Job(prompt=model.tokenize(text, add_special=True, parse_special=False), max_tokens=4, emit=emit,
+               sampling=SamplerConfig(temperature=0))
+
+
+def _arrive(s: Scheduler, job: Job, preparing: float, announce: bool) -> None:
+    if not announce:
+        time.sleep(preparing)
+        s.submit(job)
+        return
+    with s.arriving():
+        time.sleep(preparing)  # tokenizing, as the event loop does one request after another
+        s.submit(job)
+
+
+@pytest.mark.parametrize("announce", [True, False], ids=["arriving", "unannounced"])
+def test_requests_prepared_together_are_prefilled_in_one_step(model: Model, scheduler, announce: bool) -> None:  # type: ignore[no-untyped-def]
+    s, steps = scheduler
+    done = [threading.Event() for _ in range(SLOTS)]
+    jobs = [_job(model, f"Tell me about the number {i}, please, in a few words.", done[i]) for i in range(SLOTS)]
+    if announce:  # all four are known to be on their way before the first is submitted
+        entered = threading.Barrier(SLOTS + 1)
+
+        def arrive(i: int) -> None:
+            with s.arriving():
+                entered.wait()
+                time.sleep(0.01 * i)
+                s.submit(jobs[i])
+        threads = [threading.Thread(target=arrive, args=(i,)) for i in range(SLOTS)]
+        for t in threads:
+            t.start()
+        entered.wait()
+    else:
+        threads = [threading.Thread(target=_arrive, args=(s, jobs[i], 0.01 * i, False)) for i in range(SLOTS)]
+        for t in threads:
+            t.start()
+    for t in threads:
+        t.join()
+    assert all(d.wait(60) for d in done)
+    if announce:
+        assert set(steps[0]) == set(range(SLOTS)), steps  # every prompt in the first step
+    else:
+        assert len(steps[0]) < SLOTS, steps  # the control: the first one started alone
+
+
+def _rounds(model: Model, s: Scheduler, spacing: float) -> None:
+    """Two rounds of 4 streams: the second round's requests submitted as the first round's answers end, one
+    after another `spacing` apart and unannounced (as a client's next calls reach the engine)."""
+    for _ in range(2):
+        done = [threading.Event() for _ in range(SLOTS)]
+        for i in range(SLOTS):
+            s.submit(_job(model, f"Tell me about the number {i}, please, in a few words.", done[i]))
+            time.sleep(spacing)
+        assert all(d.wait(60) for d in done)
+
+
+def test_streams_that_end_together_start_their_next_requests_together(model: Model, scheduler) -> None:  # type: ignore[no-untyped-def]
+    s, steps = scheduler
+    _rounds(model, s, 0.01)
+    second = [step for step in steps if len(step) == SLOTS]
+    assert second and set(second[0].values()) == {len(_job(model, "Tell me about the number 0, please, in a few "
+                                                               "words.", threading.Event()).prompt)}, steps
+
+
+def test_streams_that_ended_long_ago_are_not_waited_for(model: Model, scheduler,  # type: ignore[no-untyped-def]
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler_module, "_RETURN_S", 0.0)  # the control for the test above
+    s, steps = scheduler
+    _rounds(model, s, 0.01)
+    assert all(len(step) < SLOTS for step in steps[1:]), steps
+
+
+def test_a_lone_request_and_one_whose_companion_fails_do_not_wait(model: Model, scheduler) -> None:  # type: ignore[no-untyped-def]
+    s, _ = scheduler
+    started = time.monotonic()
+    for text in ("Hello there.", "And hello again."):  # the second: a lone stream's next request
+        done = threading.Event()
+        _arrive(s, _job(model, text, done), 0.0, True)
+        assert done.wait(12), "a lone request waited for companions that were never coming"
+
+    # A companion that fails in preparation (a bad prompt, a cancelled client) never submits: the waiting
+    # request starts once it has given up, not at the deadline.
+    entered, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def failing() -> None:
+        with pytest.raises(ValueError), s.arriving():
+            entered.set()
+            release.wait()
+            raise ValueError("the chat template refused it")
+
+    companion = threading.Thread(target=failing)
+    companion.start()
+    entered.wait()
+    s.submit(_job(model, "Hello again.", done))
+    assert not done.wait(0.5)  # held while the companion is being prepared
+    release.set()
+    assert done.wait(20)
+    companion.join()
+    assert time.monotonic() - started < 25
+
+
+def test_prompts_that_overflow_a_step_advance_by_equal_shares(model: Model) -> None:
+    """A 32-token step and 4 prompts of 15: 8 tokens each, then 7 each; not 15 + 15 + 2 (one micro-batch a
+    step, not two)."""
+    ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=32, n_threads=2, unified=False)
+    steps: list[Counter[int]] = []
+    decode = ctx.decode
+
+    def spy() -> int:
+        raw, n = ctx.batch.raw, ctx.batch.n
+        steps.append(Counter(raw.seq_id[i][0] for i in range(n)))
+        return decode()
+
+    ctx.decode = spy  # type: ignore[method-assign]
+    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=False)
+    try:
+        done = [threading.Event() for _ in range(SLOTS)]
+        jobs = [_job(model, f"Number {i}: is it odd, even, or prime? Say.", done[i]) for i in range(SLOTS)]
+        assert {len(j.prompt) for j in jobs} == {15}, [len(j.prompt) for j in jobs]
+        with s.arriving():  # all four are submitted before the scheduler starts
+            for job in jobs:
+                s.submit(job)
+        assert all(d.wait(60) for d in done)
+    finally:
+        s.close()
+        ctx.close()
+    assert steps[0] == Counter({seq: 8 for seq in range(SLOTS)}), steps[:3]
+    assert steps[1] == Counter({seq: 7 for seq in range(SLOTS)}), steps[:3]
