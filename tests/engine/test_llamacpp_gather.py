@@ -66,9 +66,9 @@ def _arrive(s: Scheduler, job: Job, preparing: float, announce: bool) -> None:
         time.sleep(preparing)
         s.submit(job)
         return
-    with s.arriving():
+    with s.arriving() as submit:
         time.sleep(preparing)  # tokenizing, as the event loop does one request after another
-        s.submit(job)
+        submit(job)
 
 
 @pytest.mark.parametrize("announce", [True, False], ids=["arriving", "unannounced"])
@@ -80,10 +80,10 @@ def test_requests_prepared_together_are_prefilled_in_one_step(model: Model, sche
         entered = threading.Barrier(SLOTS + 1)
 
         def arrive(i: int) -> None:
-            with s.arriving():
+            with s.arriving() as submit:
                 entered.wait()
                 time.sleep(0.01 * i)
-                s.submit(jobs[i])
+                submit(jobs[i])
         threads = [threading.Thread(target=arrive, args=(i,)) for i in range(SLOTS)]
         for t in threads:
             t.start()
@@ -175,9 +175,8 @@ def test_prompts_that_overflow_a_step_advance_by_equal_shares(model: Model) -> N
         done = [threading.Event() for _ in range(SLOTS)]
         jobs = [_job(model, f"Number {i}: is it odd, even, or prime? Say.", done[i]) for i in range(SLOTS)]
         assert {len(j.prompt) for j in jobs} == {15}, [len(j.prompt) for j in jobs]
-        with s.arriving():  # all four are submitted before the scheduler starts
-            for job in jobs:
-                s.submit(job)
+        with s.arriving() as submit:  # all four at once, as one request's choices
+            submit(*jobs)
         assert all(d.wait(60) for d in done)
     finally:
         s.close()

@@ -352,7 +352,7 @@ class LlamaCppEngine(SingleModel):
         watches: dict[int, tool_calls.CallWatch] = {}
         stream_prose = use_tools and not p.logprobs  # logprobs stay whole: held deltas keep theirs
         try:
-            with scheduler.arriving():  # requests that arrive together start together (Scheduler._gather)
+            with scheduler.arriving() as submit:  # requests that arrive together start together (Scheduler._gather)
                 prompt = await asyncio.to_thread(self._prompt_tokens, request, use_tools)
                 if not prompt:  # e.g. a raw prompt of characters the tokenizer drops: nothing to continue from
                     raise InvalidRequestError("the prompt has no tokens",
@@ -363,8 +363,7 @@ class LlamaCppEngine(SingleModel):
                         index=i, stops=list(p.stop), top_logprobs=(p.top_logprobs or 0) if p.logprobs else None)
                     for i in range(max(1, p.n))
                 ]
-                for job in jobs:
-                    scheduler.submit(job)
+                submit(*jobs)
             usage, remaining = Usage(), len(jobs)
             while remaining:
                 item = await queue.get()

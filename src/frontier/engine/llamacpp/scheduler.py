@@ -161,25 +161,37 @@ class Scheduler:
                 slot.cached = list(self._slots[0].cached)
 
     # --- called from other threads ------------------------------------------------------------------
-    def submit(self, job: Job) -> None:
+    def submit(self, *jobs: Job, arrived: bool = False) -> None:
+        """Queues the jobs (a request's choices) together. `arrived`: they end an `arriving()` request, which
+        stops counting in the same breath, so the scheduler wakes once, with nothing more to wait for."""
         with self._wake:
             if self._stop or self.failed:
                 raise EngineError(self.failed or "the engine is shutting down")
-            self._waiting.append(job)
+            self._waiting.extend(jobs)
+            if arrived:
+                self._arriving -= 1
             self._wake.notify()
 
     @contextlib.contextmanager
-    def arriving(self) -> Iterator[None]:
-        """Marks a request being prepared (its chat rendered and tokenized) until its jobs are submitted, so an
-        idle scheduler can wait for it to join the first step (_gather)."""
+    def arriving(self) -> Iterator[Callable[..., None]]:
+        """Marks a request being prepared (its chat rendered and tokenized) until it submits its jobs through
+        the function this yields, so an idle scheduler can wait for it to join the first step (_gather)."""
+        submitted = False
+
+        def submit(*jobs: Job) -> None:
+            nonlocal submitted
+            self.submit(*jobs, arrived=True)
+            submitted = True
+
         with self._wake:
             self._arriving += 1
         try:
-            yield
+            yield submit
         finally:
-            with self._wake:
-                self._arriving -= 1
-                self._wake.notify()
+            if not submitted:  # it failed before submitting: stop waiting for it
+                with self._wake:
+                    self._arriving -= 1
+                    self._wake.notify()
 
     def wake(self) -> None:
         with self._wake:
