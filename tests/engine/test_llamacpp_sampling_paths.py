@@ -82,3 +82,30 @@ def test_only_plain_greedy_takes_the_argmax_path(loaded: tuple[Model, Context]) 
                                       and not cfg.grammar), cfg
         finally:
             sampler.close()
+
+
+def test_logits_rows_stay_right_as_the_output_buffer_grows_and_steps_change(loaded) -> None:  # type: ignore[no-untyped-def]
+    """Context.logits keeps a view per row address; every row it gives must be the row llama.cpp holds now, also
+    after a step with many outputs (the output buffer grows and moves) and between steps of different shapes."""
+
+    import numpy as np
+
+    model, ctx = loaded
+    tokens = model.tokenize("One two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+                            "fifteen sixteen seventeen eighteen nineteen twenty", add_special=True, parse_special=False)
+    ctx.forget(0)
+    pos, seen = 0, set()
+    for outputs in (1, len(tokens) // 2, 1, 3, len(tokens) // 2, 1):
+        batch = ctx.batch
+        batch.clear()
+        chunk = tokens[:max(outputs, 2)]
+        for k, token in enumerate(chunk):
+            batch.add(token, pos + k, 0, k >= len(chunk) - outputs)
+        pos += len(chunk)
+        assert ctx.decode() == 0
+        for index in range(len(chunk) - outputs, len(chunk)):
+            fresh = np.ctypeslib.as_array(ctx.lib.llama_get_logits_ith(ctx.ptr, index), shape=(model.n_vocab,))
+            row = ctx.logits(index)
+            assert np.array_equal(row, fresh) and row.ctypes.data == fresh.ctypes.data
+            seen.add(row.ctypes.data)
+    assert len(seen) > 3  # rows at several addresses were served

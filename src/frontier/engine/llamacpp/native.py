@@ -204,6 +204,7 @@ class Context:
         self.n_threads = n_threads
         self.memory = lib.llama_get_memory(self.ptr)
         self.batch = Batch(lib, n_batch)
+        self._rows: dict[int, np.ndarray] = {}  # logits rows by address: see logits()
 
     def set_threads(self, n: int) -> None:
         """Threads of the next decodes, generation and prompt alike (llama.cpp reads them at each decode)."""
@@ -241,7 +242,15 @@ class Context:
         ptr = self.lib.llama_get_logits_ith(self.ptr, index)
         if not ptr:
             raise RuntimeError(f"no logits at batch index {index}")
-        view: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
+        # Wrapping a pointer as an array took 62 us a row in the server (a greedy token's whole sample was 110 us);
+        # a row's address repeats from step to step, so its view is kept. Only the address llama.cpp has just
+        # returned is looked up: a view kept for a buffer it has since freed is never read.
+        address = ctypes.cast(ptr, ctypes.c_void_p).value or 0
+        view = self._rows.get(address)
+        if view is None:
+            if len(self._rows) >= 4 * self.batch.capacity:  # the output buffer moved: forget the old rows
+                self._rows.clear()
+            view = self._rows[address] = np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
         return view
 
     def logprobs(self, index: int, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
