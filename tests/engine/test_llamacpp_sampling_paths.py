@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from tests.conftest import DEFAULT_MODEL, MODELS
 
@@ -87,9 +88,6 @@ def test_only_plain_greedy_takes_the_argmax_path(loaded: tuple[Model, Context]) 
 def test_logits_rows_stay_right_as_the_output_buffer_grows_and_steps_change(loaded) -> None:  # type: ignore[no-untyped-def]
     """Context.logits keeps a view per row address; every row it gives must be the row llama.cpp holds now, also
     after a step with many outputs (the output buffer grows and moves) and between steps of different shapes."""
-
-    import numpy as np
-
     model, ctx = loaded
     tokens = model.tokenize("One two three four five six seven eight nine ten eleven twelve thirteen fourteen "
                             "fifteen sixteen seventeen eighteen nineteen twenty", add_special=True, parse_special=False)
