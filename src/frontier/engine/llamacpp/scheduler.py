@@ -294,11 +294,12 @@ class Scheduler:
     def _drop_cancelled(self) -> None:
         for run in [r for r in self._running if r.job.cancelled.is_set()]:
             self._finish(run, None)
-        with self._wake:
-            self._waiting = deque(j for j in self._waiting if not j.cancelled.is_set())
+        with self._wake:  # rebuilt only when a waiting job was cancelled: this runs before every step
+            if any(j.cancelled.is_set() for j in self._waiting):
+                self._waiting = deque(j for j in self._waiting if not j.cancelled.is_set())
 
     def _admit(self) -> None:
-        while True:
+        while self._waiting:  # read without the lock: a job submitted meanwhile is admitted next step
             free = [s for s in self._slots if not any(r.slot is s for r in self._running)]
             with self._wake:
                 if not free or not self._waiting:
