@@ -21,9 +21,10 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
+from frontier.engine.llamacpp.contiguous import plan_moves, runs_added
 from frontier.engine.llamacpp.free_cores import FreeCores
 from frontier.engine.llamacpp.native import Context, Model, Sampler, SamplerConfig
 from frontier.engine.llamacpp.textstream import TextStream
@@ -34,6 +35,7 @@ log = logging.getLogger("frontier.engine")
 _SWITCH_INTERVAL = 0.00025  # seconds
 _GATHER_S = 0.05  # an idle scheduler waits at most this long for requests on their way (see _gather)
 _RETURN_S = 0.25  # a sequence that ended this recently may have a client about to send its next request
+_MOVE_MAX_BYTES = 64 * 2**20  # a running sequence's cells are copied to close a hole up to this size (_compact)
 
 Emit = Callable[[Delta | Exception], None]
 
@@ -100,17 +102,18 @@ def fair_share(pending: list[int], budget: int) -> int:
     return lo
 
 
-def choose_slot(free: list[_Slot], prompt: list[int]) -> _Slot:
+def choose_slot(free: list[_Slot], prompt: list[int], running: Collection[int] = ()) -> _Slot:
     """The free slot for `prompt`: the one whose cache it continues best, if any cache is worth continuing
-    (it shares more than half of that cache or of the prompt); otherwise an empty slot, else the least recently
-    used one. Taking the longest shared prefix however short let a new chat take over a live conversation's
-    slot for the few tokens of the chat template's system prompt they share, and that conversation's next
-    turn found nothing cached (measured: 24 of 435 tokens)."""
+    (it shares more than half of that cache or of the prompt); otherwise one that keeps the `running` sequence
+    ids consecutive (contiguous.py), then an empty slot, then the least recently used. Taking the longest shared
+    prefix however short let a new chat take over a live conversation's slot for the few tokens of the chat
+    template's system prompt they share, and that conversation's next turn found nothing cached (measured: 24
+    of 435 tokens)."""
     shared = {slot.seq: common_prefix(slot.cached, prompt) for slot in free}
     worth = [s for s in free if s.cached and 2 * shared[s.seq] > min(len(s.cached), len(prompt))]
     if worth:
         return max(worth, key=lambda s: (shared[s.seq], -s.last_used))
-    return min(free, key=lambda s: (bool(s.cached), s.last_used))
+    return min(free, key=lambda s: (runs_added(s.seq, running), bool(s.cached), s.last_used))
 
 
 class Scheduler:
@@ -242,6 +245,7 @@ class Scheduler:
                     self.cores.wake()  # threads given up during another process's burst come back now
                 self._drop_cancelled()
                 self._admit()
+                self._compact()
                 if self._running:
                     self._step()
                 if not self._running:  # no decode comes next to hand the outbox over: do it now
@@ -305,7 +309,7 @@ class Scheduler:
                 if not free or not self._waiting:
                     return
                 job = self._waiting.popleft()
-            slot = choose_slot(free, job.prompt)
+            slot = choose_slot(free, job.prompt, {r.slot.seq for r in self._running})
             try:
                 sampler = Sampler(self.model, job.sampling)
             except ValueError as exc:
@@ -319,6 +323,28 @@ class Scheduler:
             run = _Running(job, slot, sampler, TextStream(job.stops), pending=job.prompt[reuse:],
                            reused=reuse, started=time.monotonic())
             self._running.append(run)
+
+    def _compact(self) -> None:
+        """Moves running sequences into the holes between the others (contiguous.py says why), when the cache
+        is split per sequence: each one's cells are copied to the free id and the two slots swap ids, so the
+        run keeps its slot and its token list, and the free slot takes the emptied id."""
+        if self.ctx.unified or len(self._running) < 2:
+            return
+        moves = plan_moves([r.slot.seq for r in self._running], len(self._slots))
+        if not moves:
+            return
+        by_seq = {slot.seq: slot for slot in self._slots}
+        for src, dst in moves:
+            moving, free = by_seq[src], by_seq[dst]
+            if len(moving.cached) * self.model.kv_bytes_per_cell > _MOVE_MAX_BYTES:
+                continue  # a long sequence costs more to copy than the passes it would save
+            self.ctx.forget(dst)
+            if not self.ctx.copy_seq(src, dst):
+                free.cached = []
+                continue
+            self.ctx.forget(src)
+            moving.seq, free.seq = dst, src
+            free.cached = []
 
     def _reuse(self, slot: _Slot, prompt: list[int]) -> int:
         """Keeps the slot's cached prefix shared with `prompt` (at least one prompt token is always decoded,
