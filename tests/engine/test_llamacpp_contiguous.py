@@ -70,9 +70,15 @@ def model() -> Iterator[Model]:
     m.close()
 
 
-def _generate(model: Model, lengths: list[int], compact: bool,
-              monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[int]]]:
-    """Runs one job per length (prompts differ) on 4 split slots; returns the texts and each decode's sequences."""
+def _prompt(model: Model, i: int) -> list[int]:
+    return model.tokenize(f"Write a short story about a robot named R{i}.", add_special=True, parse_special=False)
+
+
+def _generate(model: Model, lengths: list[int], compact: bool, monkeypatch: pytest.MonkeyPatch,
+              opening: list[int] | None = None) -> tuple[list[str], list[list[int]], dict[int, list[int]]]:
+    """Runs one job per length (prompts differ) on 4 split slots; returns the texts, each decode's sequences,
+    and what each sequence id holds at the end (its tokens as the scheduler knows them, checked against the
+    positions llama.cpp holds)."""
     if not compact:
         monkeypatch.setattr(Scheduler, "_compact", lambda self: None)
     ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
@@ -85,8 +91,9 @@ def _generate(model: Model, lengths: list[int], compact: bool,
         return decode()
 
     ctx.decode = spy  # type: ignore[method-assign]
-    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=False)
+    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=opening is not None, opening=opening)
     texts = [""] * len(lengths)
+    held: dict[int, list[int]] = {}
     done = [threading.Event() for _ in lengths]
     try:
         def job(i: int) -> Job:
@@ -95,29 +102,31 @@ def _generate(model: Model, lengths: list[int], compact: bool,
                 texts[i] += item.text
                 if item.finish_reason:
                     done[i].set()
-            prompt = model.tokenize(f"Write a short story about a robot named R{i}.", add_special=True,
-                                    parse_special=False)
-            return Job(prompt=prompt, max_tokens=lengths[i], emit=emit,
+            return Job(prompt=_prompt(model, i), max_tokens=lengths[i], emit=emit,
                        sampling=SamplerConfig(temperature=0, banned_tokens=sorted(model.eog)))
         with s.arriving() as submit:
             submit(*[job(i) for i in range(len(lengths))])
         assert all(d.wait(120) for d in done)
+        s.close()
+        for slot in s._slots:
+            assert ctx.lib.llama_memory_seq_pos_max(ctx.memory, slot.seq) == len(slot.cached) - 1, slot
+            held[slot.seq] = slot.cached
     finally:
         s.close()
         ctx.close()
-    return texts, steps
+    return texts, steps, held
 
 
 def test_a_hole_is_closed_and_the_moved_sequence_answers_as_before(model: Model,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # Three chats on slots 0, 1, 2; the one on slot 1 ends first, so 0 and 2 would decode in two passes a step.
     lengths = [40, 4, 40]
-    texts, steps = _generate(model, lengths, compact=True, monkeypatch=monkeypatch)
+    texts, steps, _ = _generate(model, lengths, compact=True, monkeypatch=monkeypatch)
     after = steps[6:]  # the short one has ended (its 4 tokens: the prompt step and 3 decodes)
     assert after and all(runs(seqs) == 1 for seqs in after), after
     assert [0, 1] in after  # slot 2's sequence now runs as id 1
 
-    control_texts, control_steps = _generate(model, lengths, compact=False, monkeypatch=monkeypatch)
+    control_texts, control_steps, _ = _generate(model, lengths, compact=False, monkeypatch=monkeypatch)
     assert [0, 2] in control_steps[6:]  # the control: without moves, the hole stays
     assert texts == control_texts  # moved cells hold the same conversation: not one token differs
     for i, text in enumerate(texts):
@@ -126,6 +135,17 @@ def test_a_hole_is_closed_and_the_moved_sequence_answers_as_before(model: Model,
 
 def test_a_sequence_too_big_to_copy_stays_where_it_is(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scheduler_module, "_MOVE_MAX_BYTES", 0)
-    texts, steps = _generate(model, [40, 4, 40], compact=True, monkeypatch=monkeypatch)
+    texts, steps, _ = _generate(model, [40, 4, 40], compact=True, monkeypatch=monkeypatch)
     assert [0, 2] in steps[6:]
     assert all(t for t in texts)
+
+
+def test_the_emptied_id_keeps_the_chat_opening_for_the_next_chat(model: Model,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    prompts = [_prompt(model, i) for i in range(3)]
+    shared = next(k for k in range(len(prompts[0])) if len({tuple(p[:k + 1]) for p in prompts}) > 1)
+    opening = prompts[0][:shared]
+    _, steps, held = _generate(model, [40, 4, 40], compact=True, monkeypatch=monkeypatch, opening=opening)
+    assert [0, 1] in steps[6:]  # the third chat moved from id 2 to id 1
+    assert held[2] == opening  # and id 2 kept the opening, cells and all (checked in _generate)
+    assert held[1][:len(prompts[2])] == prompts[2] and held[0][:len(prompts[0])] == prompts[0]
