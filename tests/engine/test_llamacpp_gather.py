@@ -7,6 +7,7 @@ The decode spy below only records which sequences each real `llama_decode` carri
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -183,3 +184,62 @@ def test_prompts_that_overflow_a_step_advance_by_equal_shares(model: Model) -> N
         ctx.close()
     assert steps[0] == Counter({seq: 8 for seq in range(SLOTS)}), steps[:3]
     assert steps[1] == Counter({seq: 7 for seq in range(SLOTS)}), steps[:3]
+
+
+def _two_streams(model: Model, monkeypatch: pytest.MonkeyPatch, refill: float,
+                 comes_back: bool) -> tuple[list[tuple[float, Counter[int]]], int]:
+    """A long answer and a short one; the short one's client sends its next request 50 ms after its last chunk
+    (or never). Returns every decode (start time, tokens per sequence) and the index of the short one's last."""
+    monkeypatch.setattr(scheduler_module, "_REFILL_S", refill)
+    ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
+    steps: list[tuple[float, Counter[int]]] = []
+    decode = ctx.decode
+
+    def spy() -> int:
+        raw, n = ctx.batch.raw, ctx.batch.n
+        steps.append((time.monotonic(), Counter(raw.seq_id[i][0] for i in range(n))))
+        return decode()
+
+    ctx.decode = spy  # type: ignore[method-assign]
+    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=False)
+    long_done, short_done, next_done = threading.Event(), threading.Event(), threading.Event()
+    follow_up = _job(model, "And what comes after it?", next_done)
+
+    def short_emit(item: Delta | Exception) -> None:
+        assert not isinstance(item, Exception), item
+        if item.finish_reason:
+            short_done.set()
+            if comes_back:
+                threading.Timer(0.05, s.submit, args=(follow_up,)).start()
+
+    long_job = _job(model, "Count from one to fifty in words.", long_done)
+    long_job.max_tokens = 40
+    short_job = Job(prompt=model.tokenize("Say hi.", add_special=True, parse_special=False), max_tokens=3,
+                    emit=short_emit, sampling=SamplerConfig(temperature=0, banned_tokens=sorted(model.eog)))
+    try:
+        with s.arriving() as submit:
+            submit(long_job, short_job)
+        assert long_done.wait(60) and short_done.wait(60)
+        assert not comes_back or next_done.wait(60)
+    finally:
+        s.close()
+        ctx.close()
+    # The short answer's last decode: its prompt's step, then two more (3 tokens; it takes slot 1, next to 0).
+    return steps, [i for i, (_, seqs) in enumerate(steps) if 1 in seqs][2]
+
+
+def test_a_stream_that_ended_while_others_run_gets_its_next_request_into_the_next_step(
+        model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    steps, last = _two_streams(model, monkeypatch, refill=5.0, comes_back=True)
+    assert max(steps[last + 1][1].values()) > 1, steps[last:last + 3]  # the follow-up's prompt, at once
+    control, last = _two_streams(model, monkeypatch, refill=0.0, comes_back=True)
+    assert max(control[last + 1][1].values()) == 1, control[last:last + 3]  # without waiting: a step later
+
+
+def test_the_others_wait_at_most_the_refill_time_for_a_client_that_does_not_come_back(
+        model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    steps, last = _two_streams(model, monkeypatch, refill=0.3, comes_back=False)
+    gap = steps[last + 1][0] - steps[last][0]
+    assert 0.3 <= gap < 2.0, gap  # it waited, once, and went on
+    later = [t for t, _ in steps[last + 1:]]
+    assert all(b - a < 0.3 for a, b in itertools.pairwise(later)), "waited again"
