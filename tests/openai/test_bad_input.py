@@ -195,3 +195,16 @@ def test_deep_schemas_are_followed_or_refused_never_a_500(openai_server: str, wh
 def test_server_still_serves_after_bad_input(openai_server: str) -> None:
     r = _chat(openai_server, {"model": DEFAULT_MODEL, "messages": HI, "max_tokens": 3})
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] > 0
+
+
+def test_a_json_body_labelled_as_a_form_is_read_as_json(openai_server: str) -> None:
+    """`curl -d '{...}'` sends the form content type, some clients none; llama-server and Ollama read the body
+    as JSON anyway."""
+    body = b'{"model": "%s", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}' % DEFAULT_MODEL.encode()
+    for label in ("application/x-www-form-urlencoded", "text/plain", None):
+        r = httpx.post(f"{openai_server}/v1/chat/completions", content=body, timeout=60,
+                       headers={"content-type": label} if label else {})
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] > 0, (label, r.text)
+    r = httpx.post(f"{openai_server}/v1/chat/completions", content=b"model=x&max_tokens=2", timeout=10,
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+    _assert_error(r, 400, code="invalid_json", words="invalid json")

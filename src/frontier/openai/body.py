@@ -3,7 +3,12 @@
 FastAPI parses bodies with `json.loads`, which lets a lone surrogate through (raw bytes `ED A0 80`, or a
 `\\ud800` escape) to fail as a 500 when the prompt is encoded for the tokenizer. Routes built with
 `StrictJSONRoute` parse with `fastjson.loads_request` instead; its error is a JSONDecodeError, which FastAPI
-turns into the same 400 `invalid_json` answer as any other malformed body."""
+turns into the same 400 `invalid_json` answer as any other malformed body.
+
+FastAPI also reads a body as JSON only when it is labelled so; `curl -d '{...}'` labels it a form, and the
+answer was a 400 "Invalid value for 'None'". llama-server and Ollama read the body as JSON whatever its label,
+and every route here takes JSON only, so a body labelled otherwise is read as JSON too (and a body that is not
+JSON is a 400 `invalid_json` saying so)."""
 
 from __future__ import annotations
 
@@ -23,11 +28,20 @@ class _StrictRequest(Request):
         return self._json
 
 
+def _labelled_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
 class StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
-            return await handler(_StrictRequest(request.scope, request.receive))
+            scope = request.scope
+            if not _labelled_json(request.headers.get("content-type", "")):
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            return await handler(_StrictRequest(scope, request.receive))
 
         return strict
