@@ -2,7 +2,7 @@
 varied lengths (as real chats do), where the fixed-length streams of bench_shared_machine.py stay in step.
 
     .venv/bin/python scripts/bench_mixed_lengths.py                  # 3 rounds, about 8 minutes on 2 cores
-    .venv/bin/python scripts/bench_mixed_lengths.py --rounds 1 --streams 4
+    .venv/bin/python scripts/bench_mixed_lengths.py --rounds 1 --streams 4 --busy  # one core kept busy
 
 The same servers as bench_shared_machine.py (Frontier as `make run` starts it, llama-server `-np 8 -c 8192` on
 its Q8_0 copy and on the shipped Q4_1 file). Each stream sends chats back to back, each asking for a seeded
@@ -19,6 +19,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_shared_machine import REPO, Server, Window, start_servers  # noqa: E402
+from bench_shared_machine import BUSY, REPO, Server, Window, _stream, start_servers  # noqa: E402
 
 sys.path.insert(0, str(REPO / "src"))
 from frontier.bench.stats import percentile  # noqa: E402
@@ -36,34 +37,10 @@ from frontier.bench.workload import estimated_prompt  # noqa: E402
 SHORTEST, LONGEST = 16, 160
 
 
-async def _chat(client: httpx.AsyncClient, server: Server, prompt: str, max_tokens: int, end: float,
-                into: Window) -> None:
-    body = {"model": server.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-            "stream": True, "temperature": 0, "ignore_eos": True}
-    start, first = time.perf_counter(), True
-    async with client.stream("POST", f"{server.url}/v1/chat/completions", json=body) as response:
-        if response.status_code != 200:
-            raise RuntimeError(f"{server.name}: HTTP {response.status_code}")
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            choices = json.loads(line[6:]).get("choices") or [{}]
-            if not choices[0].get("delta", {}).get("content"):
-                continue
-            now = time.perf_counter()
-            if now > end:
-                return
-            into.tokens += 1
-            if first:
-                into.ttfts.append(now - start)
-                first = False
-    into.finished += 1
-
-
 async def measure(server: Server, streams: int, seconds: float, tag: str) -> Window:
     window = Window()
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as client:
-        await _chat(client, server, "Say hi.", 4, time.perf_counter() + 60, Window())
+        await _stream(client, server, "Say hi.", 4, time.perf_counter() + 60, Window())
         await asyncio.sleep(1.0)
         end = time.perf_counter() + seconds
 
@@ -74,7 +51,7 @@ async def measure(server: Server, streams: int, seconds: float, tag: str) -> Win
                 prompt = estimated_prompt(f"{tag}-{k}-{n}", 64).text
                 n += 1
                 try:
-                    await _chat(client, server, prompt, lengths.randint(SHORTEST, LONGEST), end, window)
+                    await _stream(client, server, prompt, lengths.randint(SHORTEST, LONGEST), end, window)
                 except httpx.RemoteProtocolError:  # llama-server's kept-alive connection closed: retried
                     window.reconnects += 1
                 except (httpx.HTTPError, RuntimeError) as exc:
@@ -91,11 +68,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--streams", type=int, nargs="+", default=[2, 4, 6])
+    parser.add_argument("--busy", action="store_true", help='with `python3 -c "while True: pass"` running')
     parser.add_argument("--out", type=Path, default=REPO / ".cache/bench-mixed-lengths")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     servers = start_servers(args.out, len(os.sched_getaffinity(0)))
     samples: dict[str, list[Window]] = {}
+    busy = subprocess.Popen(BUSY) if args.busy else None
     try:
         for rnd in range(args.rounds):
             order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
@@ -106,6 +85,8 @@ def main() -> None:
                     print(f"round {rnd + 1} {server.name:18} {streams} streams: {w.tokens / args.window:6.1f} tok/s, "
                           f"{w.finished} finished, {len(w.errors)} errors", flush=True)
     finally:
+        if busy is not None:
+            busy.kill()
         for server in servers:
             if server.proc is not None:
                 server.proc.terminate()
@@ -129,8 +110,8 @@ def main() -> None:
         ratio = f"{rates[0] / rates[1]:.2f}x" if rates[1] else "-"
         lines.append(f"| {streams} | " + " | ".join(cells) + f" | {ratio} |")
     report = "\n".join(lines)
-    result = {"rounds": args.rounds, "window_s": args.window, "lengths": [SHORTEST, LONGEST], "servers": names,
-              "summary": summary, "table": report}
+    result = {"rounds": args.rounds, "busy": args.busy, "window_s": args.window, "lengths": [SHORTEST, LONGEST],
+              "servers": names, "summary": summary, "table": report}
     (args.out / "result.json").write_text(json.dumps(result, indent=1))
     print(report)
     print(f"results: {args.out / 'result.json'}")
