@@ -54,13 +54,26 @@ def test_plan_moves_makes_one_run_with_the_fewest_moves(running: list[int], n_se
 
 
 def test_a_new_chat_takes_a_slot_next_to_the_running_ones() -> None:
-    # slot 3 was used longest ago, but taking it would split the step into two passes; slot 1 fills the hole
+    # slot 3 was used longest ago, but taking it would split the step into two passes; slot 1 fills the hole.
+    # Both hold only the chat template's opening (4 tokens here), as idle slots do.
     free = [_Slot(1, [1, 5, 6, 7], 5.0), _Slot(3, [1, 5, 6, 7], 1.0)]
-    assert choose_slot(free, [1, 2, 9], running={0, 2}).seq == 1
-    assert choose_slot(free, [1, 2, 9]).seq == 3  # the control: least recently used when nothing runs
+    assert choose_slot(free, [1, 2, 9], running={0, 2}, opening=4).seq == 1
+    assert choose_slot(free, [1, 2, 9], opening=4).seq == 3  # the control: least recently used when nothing runs
     # a conversation's own cache still wins: its prefill saved is worth more than a pass
     free = [_Slot(1, [], 5.0), _Slot(3, [7, 8, 9, 10], 1.0)]
     assert choose_slot(free, [7, 8, 9, 10, 11], running={0, 2}).seq == 3
+
+
+def test_a_new_chat_leaves_a_conversation_that_just_ended_in_the_hole_alone() -> None:
+    # slot 1 (the hole) holds a conversation that ended a moment ago: its next turn may be on its way. The new
+    # chat shares nothing with any slot, so no cache is worth continuing and the slot is chosen by rank.
+    talk = [1, 5, 6, 7, 40, 41, 42]
+    free = [_Slot(1, talk, 9.0), _Slot(3, [], 1.0)]
+    assert choose_slot(free, [90, 91, 92], running={0, 2}, opening=4).seq == 3
+    # every free slot holds a conversation: the least recently used goes, wherever it is (_compact then moves
+    # the new sequence next to the others, exchanging cells with the hole, which keeps its conversation)
+    free = [_Slot(1, talk, 9.0), _Slot(3, [1, 5, 6, 7, 50, 51], 1.0)]
+    assert choose_slot(free, [90, 91, 92], running={0, 2}, opening=4).seq == 3
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +153,103 @@ def test_a_sequence_too_big_to_copy_stays_where_it_is(model: Model, monkeypatch:
     assert all(t for t in texts)
 
 
-def test_the_emptied_id_keeps_the_chat_opening_for_the_next_chat(model: Model,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def _opening(model: Model) -> list[int]:
     prompts = [_prompt(model, i) for i in range(3)]
     shared = next(k for k in range(len(prompts[0])) if len({tuple(p[:k + 1]) for p in prompts}) > 1)
-    opening = prompts[0][:shared]
+    return prompts[0][:shared]
+
+
+def test_a_conversation_that_ended_in_the_hole_keeps_its_cells(model: Model,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    opening = _opening(model)
     _, steps, held = _generate(model, [40, 4, 40], compact=True, monkeypatch=monkeypatch, opening=opening)
     assert [0, 1] in steps[6:]  # the third chat moved from id 2 to id 1
-    assert held[2] == opening  # and id 2 kept the opening, cells and all (checked in _generate)
-    assert held[1][:len(prompts[2])] == prompts[2] and held[0][:len(prompts[0])] == prompts[0]
+    # and the short chat that ended on id 1 now lives on id 2, its whole conversation cached, cells and all
+    # (checked against llama.cpp's positions in _generate): its next turn prefills only what it adds
+    short = _prompt(model, 1)
+    assert held[2][:len(short)] == short and len(held[2]) > len(short), held[2]
+    assert held[1][:len(_prompt(model, 2))] == _prompt(model, 2)
+    assert held[0][:len(_prompt(model, 0))] == _prompt(model, 0)
+
+
+def _prefill(ctx: Context, seq: int, tokens: list[int]) -> None:
+    ctx.forget(seq)  # every idle slot starts out holding the chat opening
+    ctx.batch.clear()
+    for pos, token in enumerate(tokens):
+        ctx.batch.add(token, pos, seq, pos == len(tokens) - 1)
+    assert ctx.decode() == 0
+
+
+def _probe(ctx: Context, seq: int, pos: int) -> list[float]:
+    """The logits of one more token on `seq` at `pos` (then taken back out): what the cells make of it. The
+    same cells under any id give the very same numbers; other cells, or none, do not."""
+    ctx.batch.clear()
+    ctx.batch.add(500, pos, seq, True)
+    assert ctx.decode() == 0
+    logits = ctx.logits(0).tolist()
+    ctx.forget(seq, pos)
+    return logits
+
+
+@pytest.fixture
+def idle(model: Model) -> Iterator[Scheduler]:
+    """A split scheduler with nothing to do, whose slots 0 and 1 the test fills itself (its thread waits)."""
+    ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
+    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=True, opening=_opening(model))
+    try:
+        yield s
+    finally:
+        s.close()
+        ctx.close()
+
+
+def test_a_move_exchanges_the_two_slots_cells_exactly(model: Model, idle: Scheduler) -> None:
+    ctx, (running, free) = idle.ctx, idle._slots[:2]
+    running.cached, free.cached = _prompt(model, 5) + [300, 301], _prompt(model, 6)
+    _prefill(ctx, 0, running.cached)
+    _prefill(ctx, 1, free.cached)
+    mine, theirs = _probe(ctx, 0, len(running.cached)), _probe(ctx, 1, len(free.cached))
+    assert mine != theirs
+    idle._swap(running, free)
+    assert (running.seq, free.seq) == (1, 0)
+    assert _probe(ctx, 1, len(running.cached)) == mine and _probe(ctx, 0, len(free.cached)) == theirs
+    assert free.cached == _prompt(model, 6)
+
+
+def test_an_empty_hole_gives_the_emptied_id_the_chat_opening(model: Model, idle: Scheduler) -> None:
+    ctx, (running, free), opening = idle.ctx, idle._slots[:2], _opening(model)
+    running.cached = _prompt(model, 5)
+    _prefill(ctx, 0, running.cached)
+    ctx.forget(1)
+    free.cached = []
+    idle._swap(running, free)
+    assert (running.seq, free.seq) == (1, 0)
+    assert free.cached == opening
+    assert ctx.lib.llama_memory_seq_pos_max(ctx.memory, 0) == len(opening) - 1
+    assert ctx.lib.llama_memory_seq_pos_max(ctx.memory, 1) == len(running.cached) - 1
+
+
+def test_a_failed_move_loses_neither_sequence(model: Model, idle: Scheduler, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A test double for a fault llama.cpp cannot be made to produce on demand: writing the running sequence's
+    # cells into the hole fails (llama_state_seq_set_data short).
+    ctx, (running, free) = idle.ctx, idle._slots[:2]
+    running.cached, free.cached = _prompt(model, 5), _prompt(model, 6)
+    _prefill(ctx, 0, running.cached)
+    _prefill(ctx, 1, free.cached)
+    mine, theirs = _probe(ctx, 0, len(running.cached)), _probe(ctx, 1, len(free.cached))
+    load = ctx.load_seq
+    calls: list[int] = []
+
+    def failing_first(seq: int, state: tuple[object, int]) -> bool:
+        calls.append(seq)
+        if len(calls) == 1:
+            ctx.forget(seq)
+            return False
+        return load(seq, state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ctx, "load_seq", failing_first)
+    idle._swap(running, free)
+    assert (running.seq, free.seq) == (0, 1)  # nothing moved
+    # the running sequence's cells untouched, and the hole got its own back
+    assert _probe(ctx, 0, len(running.cached)) == mine and _probe(ctx, 1, len(free.cached)) == theirs
+    assert free.cached == _prompt(model, 6)

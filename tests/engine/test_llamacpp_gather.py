@@ -243,3 +243,41 @@ def test_the_others_wait_at_most_the_refill_time_for_a_client_that_does_not_come
     assert 0.3 <= gap < 2.0, gap  # it waited, once, and went on
     later = [t for t, _ in steps[last + 1:]]
     assert all(b - a < 0.3 for a, b in itertools.pairwise(later)), "waited again"
+
+
+def test_a_choice_that_ends_before_its_siblings_is_not_waited_for(model: Model,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two choices of one request (n=2: they share the request's emit). The client can send its next request
+    # only when both have ended, so the short one's end must not hold the long one's next step back.
+    monkeypatch.setattr(scheduler_module, "_REFILL_S", 0.3)
+    ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
+    steps: list[tuple[float, Counter[int]]] = []
+    decode = ctx.decode
+
+    def spy() -> int:
+        raw, n = ctx.batch.raw, ctx.batch.n
+        steps.append((time.monotonic(), Counter(raw.seq_id[i][0] for i in range(n))))
+        return decode()
+
+    ctx.decode = spy  # type: ignore[method-assign]
+    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=False)
+    ended = {0: threading.Event(), 1: threading.Event()}
+
+    def emit(item: Delta | Exception) -> None:
+        assert not isinstance(item, Exception), item
+        if item.finish_reason:
+            ended[item.index].set()
+
+    sampling = SamplerConfig(temperature=0, banned_tokens=sorted(model.eog))
+    prompt = model.tokenize("Count from one to fifty in words.", add_special=True, parse_special=False)
+    try:
+        with s.arriving() as submit:
+            submit(Job(prompt=prompt, max_tokens=40, emit=emit, sampling=sampling, index=0),
+                   Job(prompt=prompt, max_tokens=3, emit=emit, sampling=sampling, index=1))
+        assert ended[0].wait(60) and ended[1].wait(60)
+    finally:
+        s.close()
+        ctx.close()
+    last = [i for i, (_, seqs) in enumerate(steps) if 1 in seqs][2]  # the short choice's last decode
+    gap = steps[last + 1][0] - steps[last][0]
+    assert gap < 0.3, gap  # no refill wait (with separate requests it waits: the test above)

@@ -8,8 +8,9 @@ by least recent use fill them at random: 4 streams of varied lengths ran 88 % of
 passes (2.4 on average), at 0.84x llama-server's tokens/s.
 
 So a new request takes a free slot that joins the running ones (choose_slot), and when the running ids still
-are not one run, the fewest sequences are moved into the holes (`plan_moves`: their cells copied, the ids
-swapped), a copy of a few milliseconds against a pass of ~10 ms every step the hole would last.
+are not one run, the fewest sequences are moved into the holes (`plan_moves`: their cells exchanged with the
+hole's, which may be a conversation that has just ended, and the ids swapped), a copy of a few milliseconds
+against a pass of ~10 ms every step the hole would last.
 """
 
 from __future__ import annotations

@@ -225,15 +225,30 @@ class Context:
         """Gives `dst` (empty) the KV cells of `src`. Unified, the cells are shared (bookkeeping only); split,
         llama.cpp's own copy would copy src's whole stream of cells, so the sequence's state is read and
         written instead: its used cells only (24 cells: 0.5 MB, 0.2 ms on the default model)."""
-        lib = self.lib
         if self.unified:
-            lib.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+            self.lib.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
             return True
-        size = int(lib.llama_state_seq_get_size(self.ptr, src))
-        buf = (ctypes.c_uint8 * size)()
-        got = int(lib.llama_state_seq_get_data(self.ptr, buf, size, src))
-        if got <= 0 or int(lib.llama_state_seq_set_data(self.ptr, buf, got, dst)) != got:
+        state = self.save_seq(src)
+        if state is None:
             self.forget(dst)
+            return False
+        return self.load_seq(dst, state)
+
+    def save_seq(self, seq: int) -> tuple[ctypes.Array[ctypes.c_uint8], int] | None:
+        """A copy of `seq`'s KV cells and positions in host memory, for `load_seq`; None if llama.cpp could not
+        write it."""
+        lib = self.lib
+        size = int(lib.llama_state_seq_get_size(self.ptr, seq))
+        buf = (ctypes.c_uint8 * size)()
+        got = int(lib.llama_state_seq_get_data(self.ptr, buf, size, seq))
+        return (buf, got) if got > 0 else None
+
+    def load_seq(self, seq: int, state: tuple[ctypes.Array[ctypes.c_uint8], int]) -> bool:
+        """Replaces `seq`'s cells with a state from `save_seq`; on failure `seq` is left empty."""
+        buf, size = state
+        self.forget(seq)
+        if int(self.lib.llama_state_seq_set_data(self.ptr, buf, size, seq)) != size:
+            self.forget(seq)
             return False
         return True
 

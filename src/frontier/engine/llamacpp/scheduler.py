@@ -103,18 +103,25 @@ def fair_share(pending: list[int], budget: int) -> int:
     return lo
 
 
-def choose_slot(free: list[_Slot], prompt: list[int], running: Collection[int] = ()) -> _Slot:
+def choose_slot(free: list[_Slot], prompt: list[int], running: Collection[int] = (), opening: int = 0) -> _Slot:
     """The free slot for `prompt`: the one whose cache it continues best, if any cache is worth continuing
-    (it shares more than half of that cache or of the prompt); otherwise one that keeps the `running` sequence
-    ids consecutive (contiguous.py), then an empty slot, then the least recently used. Taking the longest shared
-    prefix however short let a new chat take over a live conversation's slot for the few tokens of the chat
-    template's system prompt they share, and that conversation's next turn found nothing cached (measured: 24
-    of 435 tokens)."""
+    (it shares more than half of that cache or of the prompt); otherwise a slot holding no conversation (nothing
+    or only the chat template's `opening`, its length), one that keeps the `running` sequence ids consecutive
+    first (contiguous.py), an empty one next; and only when every free slot holds a conversation, the least
+    recently used of them. Taking the longest shared prefix however short let a new chat take over a live
+    conversation's slot for the few tokens of the chat template's system prompt they share, and that
+    conversation's next turn found nothing cached (measured: 24 of 435 tokens); taking the slot next to the
+    running ones whatever it held did the same to a conversation that had just ended there."""
     shared = {slot.seq: common_prefix(slot.cached, prompt) for slot in free}
     worth = [s for s in free if s.cached and 2 * shared[s.seq] > min(len(s.cached), len(prompt))]
     if worth:
         return max(worth, key=lambda s: (shared[s.seq], -s.last_used))
-    return min(free, key=lambda s: (runs_added(s.seq, running), bool(s.cached), s.last_used))
+
+    def rank(s: _Slot) -> tuple[bool, int, bool, float]:
+        talk = len(s.cached) > opening  # a conversation whose next turn may be on its way
+        return talk, 0 if talk else runs_added(s.seq, running), bool(s.cached), s.last_used
+
+    return min(free, key=rank)
 
 
 class Scheduler:
@@ -318,7 +325,9 @@ class Scheduler:
                 if not free or not self._waiting:
                     return
                 job = self._waiting.popleft()
-            slot = choose_slot(free, job.prompt, {r.slot.seq for r in self._running})
+            # Consecutive ids save passes only with a KV stream per sequence (contiguous.py); unified, any do.
+            running = () if self.ctx.unified else {r.slot.seq for r in self._running}
+            slot = choose_slot(free, job.prompt, running, len(self._opening or []))
             try:
                 sampler = Sampler(self.model, job.sampling)
             except ValueError as exc:
@@ -335,8 +344,10 @@ class Scheduler:
 
     def _compact(self) -> None:
         """Moves running sequences into the holes between the others (contiguous.py says why), when the cache
-        is split per sequence: each one's cells are copied to the free id and the two slots swap ids, so the
-        run keeps its slot and its token list, and the free slot takes the emptied id."""
+        is split per sequence: the running sequence's cells and the free id's change places and the two slots
+        swap ids, so the run keeps its slot and its token list, and the free slot keeps what it held under
+        the other id. A hole is most often a conversation that has just ended, whose next turn may be on its
+        way: overwriting it made that turn prefill the whole conversation again."""
         if self.ctx.unified or len(self._running) < 2:
             return
         moves = plan_moves([r.slot.seq for r in self._running], len(self._slots))
@@ -345,18 +356,33 @@ class Scheduler:
         by_seq = {slot.seq: slot for slot in self._slots}
         for src, dst in moves:
             moving, free = by_seq[src], by_seq[dst]
-            if len(moving.cached) * self.model.kv_bytes_per_cell > _MOVE_MAX_BYTES:
-                continue  # a long sequence costs more to copy than the passes it would save
-            self.ctx.forget(dst)
-            if not self.ctx.copy_seq(src, dst):
+            if (len(moving.cached) + len(free.cached)) * self.model.kv_bytes_per_cell > _MOVE_MAX_BYTES:
+                continue  # costs more to copy than the passes it saves; no conversation is dropped to make room
+            self._swap(moving, free)
+
+    def _swap(self, moving: _Slot, free: _Slot) -> None:
+        """Exchanges the cells of a running slot and a free one, then their ids. The running sequence is never
+        lost: if its cells cannot be written to the free id, nothing moves; the free slot's cache is dropped
+        only if it cannot be written back (cells and `cached` agree either way)."""
+        ctx = self.ctx
+        mine = ctx.save_seq(moving.seq)
+        theirs = ctx.save_seq(free.seq) if free.cached else None
+        if mine is None or (free.cached and theirs is None):
+            return
+        if not ctx.load_seq(free.seq, mine):
+            if theirs is None or not ctx.load_seq(free.seq, theirs):
                 free.cached = []
-                continue
-            # The emptied id keeps the chat template's opening, as every idle slot does (_warm): the next chat
-            # it takes then prefills 70 tokens, not 94 (the default model's bench prompts).
+            return
+        if theirs is not None:
+            if not ctx.load_seq(moving.seq, theirs):
+                free.cached = []
+        else:
+            # An empty free slot takes the chat template's opening from the moved cells, as every idle slot
+            # holds it (_warm): the next chat it takes then prefills 70 tokens, not 94 (the bench's prompts).
             keep = common_prefix(moving.cached, self._opening or [])
-            self.ctx.forget(src, keep)
-            moving.seq, free.seq = dst, src
+            ctx.forget(moving.seq, keep)
             free.cached = moving.cached[:keep]
+        moving.seq, free.seq = free.seq, moving.seq
 
     def _reuse(self, slot: _Slot, prompt: list[int]) -> int:
         """Keeps the slot's cached prefix shared with `prompt` (at least one prompt token is always decoded,
@@ -516,6 +542,13 @@ class Scheduler:
     def _token_str(self, token: int) -> str:
         return self.model.piece(token).decode(errors="replace")
 
+    def _siblings(self, job: Job) -> bool:
+        """Whether other choices of `job`'s request (they share its emit) are still running or waiting."""
+        if any(r.job.emit is job.emit for r in self._running):
+            return True
+        with self._wake:
+            return any(j.emit is job.emit for j in self._waiting)
+
     def _finish(self, run: _Running, reason: FinishReason | None, error: Exception | None = None) -> None:
         """Ends a sequence: the slot keeps its cached tokens for prefix reuse; reason None = client gone."""
         if run in self._running:
@@ -525,7 +558,9 @@ class Scheduler:
             run.sampler = None
         run.slot.last_used = time.monotonic()
         self._ended.append(run.slot.last_used)
-        if reason is not None:  # a client that left sends no next request
+        # A client that left sends no next request, and one whose other choices (n > 1) still run or wait
+        # sends it only when they end: waiting for it then would stall every running stream for nothing.
+        if reason is not None and not self._siblings(run.job):
             self._just_ended += 1
         # A half-prefilled prompt's cells are not a usable prefix; with reuse off, no cells are: free them now,
         # since every cell held in the unified pool widens the attention of every other sequence.
