@@ -253,3 +253,34 @@ def test_a_failed_move_loses_neither_sequence(model: Model, idle: Scheduler, mon
     # the running sequence's cells untouched, and the hole got its own back
     assert _probe(ctx, 0, len(running.cached)) == mine and _probe(ctx, 1, len(free.cached)) == theirs
     assert free.cached == _prompt(model, 6)
+
+
+def test_the_next_turn_of_a_conversation_that_ended_in_the_hole_finds_it_cached(model: Model) -> None:
+    ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
+    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=True, opening=_opening(model))
+    sampling = SamplerConfig(temperature=0, banned_tokens=sorted(model.eog))
+    usage: dict[int, int] = {}
+    done = {i: threading.Event() for i in range(4)}
+
+    def job(i: int, prompt: list[int], max_tokens: int) -> Job:
+        def emit(item: Delta | Exception) -> None:
+            assert not isinstance(item, Exception), item
+            if item.finish_reason:
+                assert item.usage is not None
+                usage[i] = item.usage.cached_tokens
+                done[i].set()
+        return Job(prompt=prompt, max_tokens=max_tokens, emit=emit, sampling=sampling)
+
+    try:
+        with s.arriving() as submit:  # the short chat in the middle ends first and leaves the hole
+            submit(*[job(i, _prompt(model, i), n) for i, n in enumerate([40, 4, 40])])
+        assert all(done[i].wait(120) for i in range(3))
+        talk = next(slot.cached for slot in s._slots if slot.cached[:len(_prompt(model, 1))] == _prompt(model, 1))
+        assert len(talk) > len(_prompt(model, 1))  # the prompt and its answer
+        follow_up = talk + model.tokenize(" And then?", add_special=False, parse_special=False)
+        s.submit(job(3, follow_up, 2))
+        assert done[3].wait(60)
+    finally:
+        s.close()
+        ctx.close()
+    assert usage[3] == len(talk)  # the whole conversation came from the cache, only the new words were prefilled
