@@ -186,7 +186,7 @@ def _probe(ctx: Context, seq: int, pos: int) -> list[float]:
     ctx.batch.clear()
     ctx.batch.add(500, pos, seq, True)
     assert ctx.decode() == 0
-    logits = ctx.logits(0).tolist()
+    logits: list[float] = ctx.logits(0).tolist()
     ctx.forget(seq, pos)
     return logits
 
