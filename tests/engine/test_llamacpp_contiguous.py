@@ -53,6 +53,12 @@ def test_plan_moves_makes_one_run_with_the_fewest_moves(running: list[int], n_se
     assert runs(after) == (1 if running else 0) and len(after) == len(running)
 
 
+def test_plan_moves_prefers_the_block_whose_moves_weigh_least() -> None:
+    # running 0 and 2 on 4 ids: into {0,1} moves 2, into {1,2} or {2,3} moves 0. Sequence 2 is too big to copy.
+    assert plan_moves([0, 2], 4) == [(2, 1)]  # no weights: the lowest block
+    assert plan_moves([0, 2], 4, lambda moves: sum(100 if src == 2 else 1 for src, _ in moves)) == [(0, 1)]
+
+
 def test_a_new_chat_takes_a_slot_next_to_the_running_ones() -> None:
     # slot 3 was used longest ago, but taking it would split the step into two passes; slot 1 fills the hole.
     # Both hold only the chat template's opening (4 tokens here), as idle slots do.
@@ -88,7 +94,8 @@ def _prompt(model: Model, i: int) -> list[int]:
 
 
 def _generate(model: Model, lengths: list[int], compact: bool, monkeypatch: pytest.MonkeyPatch,
-              opening: list[int] | None = None) -> tuple[list[str], list[list[int]], dict[int, list[int]]]:
+              opening: list[int] | None = None, prompts: list[list[int]] | None = None,
+              ) -> tuple[list[str], list[list[int]], dict[int, list[int]]]:
     """Runs one job per length (prompts differ) on 4 split slots; returns the texts, each decode's sequences,
     and what each sequence id holds at the end (its tokens as the scheduler knows them, checked against the
     positions llama.cpp holds)."""
@@ -115,7 +122,7 @@ def _generate(model: Model, lengths: list[int], compact: bool, monkeypatch: pyte
                 texts[i] += item.text
                 if item.finish_reason:
                     done[i].set()
-            return Job(prompt=_prompt(model, i), max_tokens=lengths[i], emit=emit,
+            return Job(prompt=prompts[i] if prompts else _prompt(model, i), max_tokens=lengths[i], emit=emit,
                        sampling=SamplerConfig(temperature=0, banned_tokens=sorted(model.eog)))
         with s.arriving() as submit:
             submit(*[job(i) for i in range(len(lengths))])
@@ -153,6 +160,21 @@ def test_a_sequence_too_big_to_copy_stays_where_it_is(model: Model, monkeypatch:
     assert all(t for t in texts)
 
 
+def test_a_hole_next_to_a_sequence_too_big_to_copy_is_closed_by_moving_the_other(
+        model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    long = model.tokenize("Tell me about robots. " * 30, add_special=True, parse_special=False)
+    prompts = [_prompt(model, 0), _prompt(model, 1), long]
+    # the long chat (id 2) cannot be copied, the short one (id 0) with any hole can
+    monkeypatch.setattr(scheduler_module, "_MOVE_MAX_BYTES", len(long) * model.kv_bytes_per_cell)
+    assert len(long) > len(prompts[0]) + len(prompts[1]) + 40
+    texts, steps, held = _generate(model, [40, 4, 40], compact=True, monkeypatch=monkeypatch, prompts=prompts,
+                                   opening=_opening(model))
+    after = steps[6:]
+    assert after and all(runs(seqs) == 1 for seqs in after), after  # the lowest block would have kept [0, 2]
+    assert held[2][:len(long)] == long  # the long one stayed where it was
+    assert all(texts)
+
+
 def _opening(model: Model) -> list[int]:
     prompts = [_prompt(model, i) for i in range(3)]
     shared = next(k for k in range(len(prompts[0])) if len({tuple(p[:k + 1]) for p in prompts}) > 1)
@@ -163,13 +185,16 @@ def test_a_conversation_that_ended_in_the_hole_keeps_its_cells(model: Model,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     opening = _opening(model)
     _, steps, held = _generate(model, [40, 4, 40], compact=True, monkeypatch=monkeypatch, opening=opening)
-    assert [0, 1] in steps[6:]  # the third chat moved from id 2 to id 1
-    # and the short chat that ended on id 1 now lives on id 2, its whole conversation cached, cells and all
-    # (checked against llama.cpp's positions in _generate): its next turn prefills only what it adds
+    after = steps[6:]
+    assert after and all(runs(seqs) == 1 for seqs in after), after  # the hole was closed
+    # and the short chat that ended there still has its whole conversation cached, cells and all (checked
+    # against llama.cpp's positions in _generate), wherever the move left it: its next turn prefills only what
+    # it adds. The long chats moved or not, each id holds one of the three conversations.
     short = _prompt(model, 1)
-    assert held[2][:len(short)] == short and len(held[2]) > len(short), held[2]
-    assert held[1][:len(_prompt(model, 2))] == _prompt(model, 2)
-    assert held[0][:len(_prompt(model, 0))] == _prompt(model, 0)
+    kept = [tokens for tokens in held.values() if tokens[:len(short)] == short]
+    assert len(kept) == 1 and len(kept[0]) > len(short), held
+    for i in (0, 2):
+        assert sum(1 for tokens in held.values() if tokens[:len(_prompt(model, i))] == _prompt(model, i)) == 1
 
 
 def _prefill(ctx: Context, seq: int, tokens: list[int]) -> None:

@@ -15,7 +15,8 @@ against a pass of ~10 ms every step the hole would last.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 
 def runs(seqs: Collection[int]) -> int:
@@ -31,14 +32,20 @@ def runs_added(seq: int, running: Collection[int]) -> int:
     return 1 - (seq - 1 in running) - (seq + 1 in running)
 
 
-def plan_moves(running: Collection[int], n_seq: int) -> list[tuple[int, int]]:
-    """(from, to) moves that make `running` one run: into the block of consecutive ids that already holds the
-    most of them (the lowest such block), each sequence outside it goes to a free id inside it."""
+def plan_moves(running: Collection[int], n_seq: int,
+               weigh: Callable[[list[tuple[int, int]]], Any] | None = None) -> list[tuple[int, int]]:
+    """(from, to) moves that make `running` one run: into a block of consecutive ids that already holds the
+    most of them, each sequence outside it goes to a free id inside it. Among such blocks, the one whose moves
+    `weigh` ranks lowest (the scheduler: those it can copy first, then the fewest bytes), else the lowest."""
     held = set(running)
     n = len(held)
     if n < 2 or runs(held) == 1:
         return []
-    block = max(range(n_seq - n + 1), key=lambda lo: (sum(1 for s in held if lo <= s < lo + n), -lo))
-    holes = [seq for seq in range(block, block + n) if seq not in held]
-    strays = sorted(seq for seq in held if not block <= seq < block + n)
-    return list(zip(strays, holes, strict=True))
+    count = {lo: sum(1 for s in held if lo <= s < lo + n) for lo in range(n_seq - n + 1)}
+    most = max(count.values())
+    plans = []
+    for lo in (lo for lo in sorted(count) if count[lo] == most):
+        holes = [seq for seq in range(lo, lo + n) if seq not in held]
+        strays = sorted(seq for seq in held if not lo <= seq < lo + n)
+        plans.append(list(zip(strays, holes, strict=True)))
+    return plans[0] if weigh is None else min(plans, key=weigh)

@@ -350,15 +350,17 @@ class Scheduler:
         way: overwriting it made that turn prefill the whole conversation again."""
         if self.ctx.unified or len(self._running) < 2:
             return
-        moves = plan_moves([r.slot.seq for r in self._running], len(self._slots))
-        if not moves:
-            return
         by_seq = {slot.seq: slot for slot in self._slots}
-        for src, dst in moves:
-            moving, free = by_seq[src], by_seq[dst]
-            if (len(moving.cached) + len(free.cached)) * self.model.kv_bytes_per_cell > _MOVE_MAX_BYTES:
+        size = {seq: len(slot.cached) * self.model.kv_bytes_per_cell for seq, slot in by_seq.items()}
+
+        def weigh(moves: list[tuple[int, int]]) -> tuple[int, int]:  # moves that can be made, then fewest bytes
+            return (sum(1 for src, dst in moves if size[src] + size[dst] > _MOVE_MAX_BYTES),
+                    sum(size[src] + size[dst] for src, dst in moves))
+
+        for src, dst in plan_moves([r.slot.seq for r in self._running], len(self._slots), weigh):
+            if size[src] + size[dst] > _MOVE_MAX_BYTES:
                 continue  # costs more to copy than the passes it saves; no conversation is dropped to make room
-            self._swap(moving, free)
+            self._swap(by_seq[src], by_seq[dst])
 
     def _swap(self, moving: _Slot, free: _Slot) -> None:
         """Exchanges the cells of a running slot and a free one, then their ids. The running sequence is never
