@@ -186,11 +186,8 @@ def test_prompts_that_overflow_a_step_advance_by_equal_shares(model: Model) -> N
     assert steps[1] == Counter({seq: 7 for seq in range(SLOTS)}), steps[:3]
 
 
-def _two_streams(model: Model, monkeypatch: pytest.MonkeyPatch, refill: float,
-                 comes_back: bool) -> tuple[list[tuple[float, Counter[int]]], int]:
-    """A long answer and a short one; the short one's client sends its next request 50 ms after its last chunk
-    (or never). Returns every decode (start time, tokens per sequence) and the index of the short one's last."""
-    monkeypatch.setattr(scheduler_module, "_REFILL_S", refill)
+def _timed(model: Model) -> tuple[Context, Scheduler, list[tuple[float, Counter[int]]]]:
+    """A split scheduler whose every decode is recorded: (start time, tokens per sequence)."""
     ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
     steps: list[tuple[float, Counter[int]]] = []
     decode = ctx.decode
@@ -201,7 +198,15 @@ def _two_streams(model: Model, monkeypatch: pytest.MonkeyPatch, refill: float,
         return decode()
 
     ctx.decode = spy  # type: ignore[method-assign]
-    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=False)
+    return ctx, Scheduler(model, ctx, SLOTS, reuse_prefixes=False), steps
+
+
+def _two_streams(model: Model, monkeypatch: pytest.MonkeyPatch, refill: float,
+                 comes_back: bool) -> tuple[list[tuple[float, Counter[int]]], int]:
+    """A long answer and a short one; the short one's client sends its next request 50 ms after its last chunk
+    (or never). Returns every decode (start time, tokens per sequence) and the index of the short one's last."""
+    monkeypatch.setattr(scheduler_module, "_REFILL_S", refill)
+    ctx, s, steps = _timed(model)
     long_done, short_done, next_done = threading.Event(), threading.Event(), threading.Event()
     follow_up = _job(model, "And what comes after it?", next_done)
 
@@ -250,17 +255,7 @@ def test_a_choice_that_ends_before_its_siblings_is_not_waited_for(model: Model,
     # Two choices of one request (n=2: they share the request's emit). The client can send its next request
     # only when both have ended, so the short one's end must not hold the long one's next step back.
     monkeypatch.setattr(scheduler_module, "_REFILL_S", 0.3)
-    ctx = Context(model, n_ctx=SLOTS * 256, n_seq=SLOTS, n_batch=512, n_threads=2, unified=False)
-    steps: list[tuple[float, Counter[int]]] = []
-    decode = ctx.decode
-
-    def spy() -> int:
-        raw, n = ctx.batch.raw, ctx.batch.n
-        steps.append((time.monotonic(), Counter(raw.seq_id[i][0] for i in range(n))))
-        return decode()
-
-    ctx.decode = spy  # type: ignore[method-assign]
-    s = Scheduler(model, ctx, SLOTS, reuse_prefixes=False)
+    ctx, s, steps = _timed(model)
     ended = {0: threading.Event(), 1: threading.Event()}
 
     def emit(item: Delta | Exception) -> None:
