@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
-from frontier.engine.llamacpp.contiguous import plan_moves, runs_added
+from frontier.engine.llamacpp.contiguous import plan_moves, runs, runs_added
 from frontier.engine.llamacpp.free_cores import FreeCores
 from frontier.engine.llamacpp.native import Context, Model, Sampler, SamplerConfig
 from frontier.engine.llamacpp.textstream import TextStream
@@ -348,8 +348,9 @@ class Scheduler:
         swap ids, so the run keeps its slot and its token list, and the free slot keeps what it held under
         the other id. A hole is most often a conversation that has just ended, whose next turn may be on its
         way: overwriting it made that turn prefill the whole conversation again."""
-        if self.ctx.unified or len(self._running) < 2:
-            return
+        running = [r.slot.seq for r in self._running]
+        if self.ctx.unified or runs(running) < 2:
+            return  # every step comes here: nothing is built while the running ids are one run
         by_seq = {slot.seq: slot for slot in self._slots}
         size = {seq: len(slot.cached) * self.model.kv_bytes_per_cell for seq, slot in by_seq.items()}
 
@@ -357,7 +358,7 @@ class Scheduler:
             return (sum(1 for src, dst in moves if size[src] + size[dst] > _MOVE_MAX_BYTES),
                     sum(size[src] + size[dst] for src, dst in moves))
 
-        for src, dst in plan_moves([r.slot.seq for r in self._running], len(self._slots), weigh):
+        for src, dst in plan_moves(running, len(self._slots), weigh):
             if size[src] + size[dst] > _MOVE_MAX_BYTES:
                 continue  # costs more to copy than the passes it saves; no conversation is dropped to make room
             self._swap(by_seq[src], by_seq[dst])
